@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# PostgreSQL for the second test pass (trust auth on loopback here; CI starts it if down).
+POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/fedtrack
+PORT ?= 8000
+SUPERLINK_PORT ?= 9093
+
+export FLWR_TELEMETRY_ENABLED := 0
+export FLWR_DISABLE_UPDATE_CHECK := 1
+
+.PHONY: install demo test test-sqlite test-postgres lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+demo: install
+	DEBUG=$${DEBUG:-1} FLOWER_SUPERLINK=127.0.0.1:$(SUPERLINK_PORT) \
+		$(PY) manage.py demo --port $(PORT) --superlink-port $(SUPERLINK_PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint test-sqlite test-postgres
+
+test-sqlite: install
+	env -u DATABASE_URL $(PY) -m pytest
+
+test-postgres: install
+	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules var

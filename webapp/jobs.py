@@ -1,0 +1,233 @@
+"""Job lifecycle services: create and submit a job, move it through its statuses.
+
+Status changes are conditional updates (`filter(status__in=…).update(…)`), so a late writer —
+a ServerApp that notices a stop, a web request racing the end of a run — never overwrites a
+job that has already ended.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from webapp import flower, tracking
+from webapp.models import Connection, TrainingJob
+from webapp.sites import SiteError, fetch_datasets
+
+logger = logging.getLogger(__name__)
+
+Status = TrainingJob.Status
+ACTIVE = (Status.PENDING, Status.RUNNING)
+
+MAX_ROUNDS = 1000
+MAX_LOCAL_EPOCHS = 100
+MAX_CLIENTS_PER_JOB = 1000
+HIDDEN_SIZE = 32
+
+
+class JobValidationError(ValueError):
+    """The job cannot start; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    name: str
+    selections: list[tuple[int, str]]  # (connection id, dataset name)
+    rounds: int
+    local_epochs: int
+    learning_rate: float
+    min_clients: int
+
+
+def _check_ranges(req: JobRequest) -> None:
+    if not req.name.strip():
+        raise JobValidationError("name: give the job a name")
+    if len(req.name) > 200:
+        raise JobValidationError("name: at most 200 characters")
+    if not req.selections:
+        raise JobValidationError("datasets: select at least one dataset")
+    if len(req.selections) > MAX_CLIENTS_PER_JOB:
+        raise JobValidationError(f"datasets: at most {MAX_CLIENTS_PER_JOB} per job")
+    if len(set(req.selections)) != len(req.selections):
+        raise JobValidationError("datasets: the same dataset is selected twice")
+    if not 1 <= req.rounds <= MAX_ROUNDS:
+        raise JobValidationError(f"rounds: must be between 1 and {MAX_ROUNDS}")
+    if not 1 <= req.local_epochs <= MAX_LOCAL_EPOCHS:
+        raise JobValidationError(f"local_epochs: must be between 1 and {MAX_LOCAL_EPOCHS}")
+    if not 0 < req.learning_rate <= 10:
+        raise JobValidationError("learning_rate: must be greater than 0 and at most 10")
+    if not 1 <= req.min_clients <= len(req.selections):
+        raise JobValidationError(
+            f"min_clients: must be between 1 and the number of selected datasets "
+            f"({len(req.selections)})"
+        )
+
+
+def _agree_on_schema(chosen: list[tuple[Connection, dict]]) -> dict:
+    """Feature order and class labels every selected dataset must share."""
+    first_conn, first = chosen[0]
+    features = list(first["feature_names"])
+    target = first["target"]
+    classes: set[str] = set()
+    for connection, meta in chosen:
+        where = f"{connection.name}: dataset '{meta['name']}'"
+        if meta["target"] != target:
+            raise JobValidationError(
+                f"{where} predicts '{meta['target']}' but {first_conn.name}: dataset "
+                f"'{first['name']}' predicts '{target}'; a job trains one model on one target"
+            )
+        if set(meta["feature_names"]) != set(features):
+            missing = sorted(set(features) - set(meta["feature_names"]))
+            extra = sorted(set(meta["feature_names"]) - set(features))
+            raise JobValidationError(
+                f"{where} has different columns than {first_conn.name}: dataset "
+                f"'{first['name']}' (missing: {', '.join(missing[:5]) or 'none'}; "
+                f"extra: {', '.join(extra[:5]) or 'none'})"
+            )
+        classes.update(meta["class_counts"])
+    return {
+        "feature_names": features,
+        "target": target,
+        "classes": sorted(classes, key=lambda c: (len(c), c)),
+        "hidden_size": HIDDEN_SIZE,
+    }
+
+
+def create_job(*, owner, request: JobRequest) -> TrainingJob:
+    """Validate a job against the owner's sites, store it with its clients, submit it.
+
+    Raises JobValidationError for anything the user must fix. A SuperLink that cannot be
+    reached does not raise: the job is stored with status `error` and the reason.
+    """
+    _check_ranges(request)
+    connection_ids = {cid for cid, _ in request.selections}
+    connections = {c.pk: c for c in Connection.objects.filter(owner=owner, pk__in=connection_ids)}
+    unknown = sorted(connection_ids - connections.keys())
+    if unknown:
+        raise JobValidationError(f"datasets: unknown connection id {unknown[0]}")
+
+    site_datasets: dict[int, dict[str, dict]] = {}
+    for connection in connections.values():
+        try:
+            offered = fetch_datasets(connection)
+        except SiteError as exc:
+            raise JobValidationError(f"{connection.name}: {exc}") from exc
+        site_datasets[connection.pk] = {d["name"]: d for d in offered}
+
+    chosen: list[tuple[Connection, dict]] = []
+    for connection_id, dataset_name in request.selections:
+        connection = connections[connection_id]
+        meta = site_datasets[connection_id].get(dataset_name)
+        if meta is None:
+            raise JobValidationError(
+                f"{connection.name}: the site offers no dataset named '{dataset_name}'"
+            )
+        if not meta.get("ok"):
+            raise JobValidationError(
+                f"{connection.name}: dataset '{dataset_name}' cannot be used: {meta.get('error')}"
+            )
+        chosen.append((connection, meta))
+    model_config = _agree_on_schema(chosen)
+    if len(model_config["classes"]) < 2:
+        raise JobValidationError("the selected datasets hold fewer than two classes together")
+
+    clients_config, clients_status = tracking.build_client_entries(
+        (connection, meta["name"]) for connection, meta in chosen
+    )
+    job = TrainingJob.objects.create(
+        owner=owner,
+        name=request.name.strip(),
+        total_rounds=request.rounds,
+        local_epochs=request.local_epochs,
+        learning_rate=request.learning_rate,
+        min_clients=request.min_clients,
+        model_config=model_config,
+        clients_config=clients_config,
+        clients_status=clients_status,
+    )
+    submit_job(job)
+    return job
+
+
+def submit_job(job: TrainingJob) -> None:
+    try:
+        run_id = flower.submit_run(job.pk)
+    except flower.FlowerError as exc:
+        logger.warning("job %s not submitted: %s", job.pk, exc)
+        finish_job(job.pk, Status.ERROR, str(exc))
+        job.refresh_from_db()
+        return
+    TrainingJob.objects.filter(pk=job.pk).update(flower_run_id=run_id)
+    job.flower_run_id = run_id
+
+
+def mark_running(job_id: int) -> bool:
+    return bool(
+        TrainingJob.objects.filter(pk=job_id, status=Status.PENDING).update(
+            status=Status.RUNNING, started_at=timezone.now()
+        )
+    )
+
+
+def finish_job(
+    job_id: int, status: str, reason: str = "", from_statuses: Iterable[str] = ACTIVE
+) -> bool:
+    """End a job once: returns False if it had already ended."""
+    return bool(
+        TrainingJob.objects.filter(pk=job_id, status__in=list(from_statuses)).update(
+            status=status, error_message=reason[:2000], finished_at=timezone.now()
+        )
+    )
+
+
+def stop_job(job: TrainingJob) -> None:
+    """Stop a job on the user's request: the Flower run first, then the record."""
+    if job.is_finished:
+        return
+    if job.flower_run_id is not None:
+        try:
+            flower.stop_run(job.flower_run_id)
+        except flower.FlowerError as exc:
+            # The run may be gone with its SuperLink; the job is stopped all the same.
+            logger.warning("stopping run %s of job %s: %s", job.flower_run_id, job.pk, exc)
+    with transaction.atomic():
+        if finish_job(job.pk, Status.STOPPED, "stopped by the user"):
+            tracker = tracking.ClientTracker(job.pk)
+            tracker.finish_clients(tracking.STOPPED, job.current_round, "job stopped by the user")
+            tracker.flush()
+    job.refresh_from_db()
+
+
+RECONCILE_EVERY_SECONDS = 15
+
+
+def reconcile_with_flower(job: TrainingJob) -> None:
+    """A job whose Flower run has ended cannot stay active (a crashed ServerApp, a restart).
+
+    Pollers call this often; the SuperLink is asked at most every RECONCILE_EVERY_SECONDS
+    per job and process.
+    """
+    if job.is_finished or job.flower_run_id is None:
+        return
+    if not cache.add(f"reconcile-job-{job.pk}", True, RECONCILE_EVERY_SECONDS):
+        return
+    try:
+        run = flower.run_status(job.flower_run_id)
+    except flower.FlowerError:
+        return  # an unreachable SuperLink says nothing about the run
+    if run is None:
+        reason = "the Flower SuperLink no longer knows this run (was it restarted?)"
+    elif run.finished:
+        reason = f"the Flower run ended ({run.sub_status or 'unknown'}) before the job did"
+        if run.details:
+            reason += f": {run.details}"
+    else:
+        return
+    if finish_job(job.pk, Status.FAILED, reason):
+        tracker = tracking.ClientTracker(job.pk)
+        tracker.finish_clients(tracking.STOPPED, job.current_round, reason)
+        tracker.flush()
+    job.refresh_from_db()

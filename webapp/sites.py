@@ -1,0 +1,91 @@
+"""Calls from the web app to a site's client API (metadata only, bearer token)."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import requests
+from django.conf import settings
+
+from webapp.models import Connection
+
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+
+
+class SiteError(Exception):
+    """The site could not be asked, or answered something unusable."""
+
+
+def _get(connection: Connection, path: str) -> dict:
+    url = f"http://{connection.ip}:{connection.port}{path}"
+    try:
+        response = requests.get(
+            url,
+            headers={"Authorization": f"Bearer {connection.token}", "Accept": "application/json"},
+            timeout=settings.SITE_API_TIMEOUT,
+            stream=True,
+        )
+        body = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise SiteError(
+            f"site API at {connection.ip}:{connection.port} is unreachable ({type(exc).__name__})"
+        ) from exc
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise SiteError("site API answered more than 5 MB of metadata")
+    if response.status_code == 401:
+        raise SiteError("the site rejected the token (check the connection's token)")
+    if response.status_code != 200:
+        raise SiteError(f"site API answered HTTP {response.status_code} for {path}")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise SiteError("site API answered something that is not JSON") from exc
+    if not isinstance(data, dict):
+        raise SiteError("site API answered an unexpected JSON document")
+    return data
+
+
+def _dataset_ok(meta: object) -> bool:
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        return False
+    if not meta.get("ok"):
+        return isinstance(meta.get("error"), str)
+    return (
+        isinstance(meta.get("rows"), int)
+        and isinstance(meta.get("feature_names"), list)
+        and all(isinstance(f, str) for f in meta["feature_names"])
+        and isinstance(meta.get("target"), str)
+        and isinstance(meta.get("class_counts"), dict)
+    )
+
+
+def fetch_datasets(connection: Connection) -> list[dict]:
+    """The datasets a site offers (its own metadata: names, sizes, classes; never rows)."""
+    data = _get(connection, "/datasets")
+    datasets = data.get("datasets")
+    if not isinstance(datasets, list) or not all(_dataset_ok(d) for d in datasets):
+        raise SiteError("site API answered a malformed dataset list")
+    return datasets
+
+
+@dataclass
+class SiteView:
+    connection: Connection
+    reachable: bool
+    error: str = ""
+    datasets: list[dict] = field(default_factory=list)
+
+
+def _view(connection: Connection) -> SiteView:
+    try:
+        return SiteView(connection, True, datasets=fetch_datasets(connection))
+    except SiteError as exc:
+        return SiteView(connection, False, error=str(exc))
+
+
+def site_views(connections: list[Connection]) -> list[SiteView]:
+    """Ask every site at once, so one slow hospital costs one timeout, not one each."""
+    if not connections:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(connections))) as pool:
+        return list(pool.map(_view, connections))

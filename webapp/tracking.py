@@ -1,0 +1,441 @@
+"""Client tracking: the only writer of `clients_status`, round history and client events,
+and the one place that derives a client's status.
+
+Stored statuses are events (pending → connected → training → reported → … → completed, or
+error). `offline` and `slow` are derived when read, from `last_seen` and the round's response
+times, so a client whose processes all died still shows `offline` with nobody left to write it.
+
+The ServerApp's round loop talks to a `ClientTracker`: it buffers updates in memory and flushes
+them in one transaction at most every `CLIENT_TRACKING_UPDATE_INTERVAL / 10` seconds (and at
+round end). A database error is logged and the updates are kept for the next flush: tracking
+never stops training.
+"""
+
+import logging
+import math
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from webapp.models import ClientEvent, ClientRoundMetric, Connection, TrainingJob
+
+logger = logging.getLogger(__name__)
+
+PENDING = "pending"
+CONNECTED = "connected"
+TRAINING = "training"
+REPORTED = "reported"
+COMPLETED = "completed"
+ERROR = "error"
+OFFLINE = "offline"
+SLOW = "slow"
+STOPPED = "stopped"
+
+ACTIVE_STATUSES = frozenset({CONNECTED, TRAINING, SLOW})
+WARNING_STATUSES = frozenset({ERROR, OFFLINE, SLOW})
+TERMINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
+# A straggler is a client still training after this many times the round's median reply time.
+SLOW_FACTOR = 2.0
+
+MAX_REASON_LENGTH = 500
+MAX_SAMPLES = 10**9
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+# --- client ids and the initial snapshot (the seed's structure) ----------------------------
+
+
+def new_client_id(taken: Iterable[str] = ()) -> str:
+    taken = set(taken)
+    while True:
+        client_id = f"client_{uuid.uuid4().hex[:8]}"
+        if client_id not in taken:
+            return client_id
+
+
+def build_client_entries(
+    selections: Iterable[tuple[Connection, str]],
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """clients_config and clients_status for a new job, one client per (connection, dataset)."""
+    now = timezone.now().isoformat()
+    clients_config: dict[str, dict] = {}
+    clients_status: dict[str, dict] = {}
+    for connection, dataset_name in selections:
+        client_id = new_client_id(clients_config)
+        site = {
+            "connection_name": connection.name,
+            "connection_ip": connection.ip,
+            "connection_port": connection.port,
+            "dataset_name": dataset_name,
+        }
+        clients_config[client_id] = {**site, "connection_id": connection.pk}
+        clients_status[client_id] = {
+            "client_id": client_id,
+            **site,
+            "status": PENDING,
+            "current_round": 0,
+            "accuracy": None,
+            "loss": None,
+            "train_samples": 0,
+            "test_samples": 0,
+            "response_time": None,
+            "last_seen": None,
+            "created_at": now,
+        }
+    return clients_config, clients_status
+
+
+# --- what a client reports -----------------------------------------------------------------
+
+
+class ReportError(ValueError):
+    """A client's report that cannot be stored, with the reason shown to the user."""
+
+
+def _number(metrics: Mapping[str, Any], key: str, lo: float, hi: float) -> float:
+    value = metrics.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ReportError(f"{key} is missing or not a number ({value!r})")
+    value = float(value)
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise ReportError(f"{key}={value!r} is outside [{lo}, {hi}]")
+    return value
+
+
+def _count(metrics: Mapping[str, Any], key: str) -> int:
+    value = metrics.get(key)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SAMPLES:
+        raise ReportError(f"{key} must be a non-negative whole number ({value!r})")
+    return value
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    accuracy: float
+    loss: float
+    train_loss: float
+    train_samples: int
+    test_samples: int
+
+
+def validate_report(metrics: Mapping[str, Any]) -> RoundReport:
+    """Check what a client reported after a round; raises ReportError with the reason."""
+    report = RoundReport(
+        accuracy=_number(metrics, "accuracy", 0.0, 1.0),
+        loss=_number(metrics, "loss", 0.0, 1e9),
+        train_loss=_number(metrics, "train_loss", 0.0, 1e9),
+        train_samples=_count(metrics, "train_samples"),
+        test_samples=_count(metrics, "test_samples"),
+    )
+    if report.train_samples == 0:
+        raise ReportError("train_samples is 0: the client trained on nothing")
+    return report
+
+
+# --- derived status ------------------------------------------------------------------------
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def derive_status(
+    entry: Mapping[str, Any],
+    now: datetime,
+    job_finished: bool,
+    round_response_times: list[float] | None = None,
+) -> tuple[str, str | None]:
+    """A client's status as shown to users, with the reason for error/offline/slow."""
+    stored = entry.get("status", PENDING)
+    reason = entry.get("status_reason")
+    if stored in TERMINAL_STATUSES or job_finished or stored == PENDING:
+        return stored, reason
+    last_seen = _parse_time(entry.get("last_seen"))
+    threshold = settings.CLIENT_TIMEOUT_THRESHOLD
+    if last_seen is not None and (now - last_seen).total_seconds() > threshold:
+        silent = int((now - last_seen).total_seconds())
+        return OFFLINE, f"no heartbeat or reply for {silent} s (threshold {threshold} s)"
+    if stored == TRAINING and round_response_times:
+        started = _parse_time(entry.get("round_started_at"))
+        median = statistics.median(round_response_times)
+        if started is not None and (now - started).total_seconds() > SLOW_FACTOR * median:
+            waited = (now - started).total_seconds()
+            return SLOW, (
+                f"training for {waited:.0f} s; the round's other clients replied in "
+                f"{median:.1f} s (median)"
+            )
+    return stored, reason
+
+
+def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The dashboard's view of every client of a job (the seed's JSON, with derived status)."""
+    now = now or timezone.now()
+    entries = job.clients_status or {}
+    finished = job.is_finished
+    replies_by_round: dict[int, list[float]] = {}
+    for entry in entries.values():
+        if entry.get("status") == REPORTED and entry.get("response_time") is not None:
+            replies_by_round.setdefault(entry.get("current_round", 0), []).append(
+                entry["response_time"]
+            )
+    rows = []
+    for client_id, entry in entries.items():
+        status, reason = derive_status(
+            entry, now, finished, replies_by_round.get(entry.get("current_round", 0))
+        )
+        rows.append(
+            {
+                "id": client_id,
+                "name": entry.get("connection_name"),
+                "ip": entry.get("connection_ip"),
+                "port": entry.get("connection_port"),
+                "dataset_name": entry.get("dataset_name"),
+                "status": status,
+                "status_reason": reason,
+                "current_round": entry.get("current_round", 0),
+                "accuracy": entry.get("accuracy"),
+                "loss": entry.get("loss"),
+                "train_samples": entry.get("train_samples", 0),
+                "test_samples": entry.get("test_samples", 0),
+                "response_time": entry.get("response_time"),
+                "last_seen": entry.get("last_seen"),
+                "node_id": entry.get("node_id"),
+            }
+        )
+    return rows
+
+
+def overview_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    accuracies = [r["accuracy"] for r in rows if r["accuracy"] is not None]
+    return {
+        "total_clients": len(rows),
+        "active_clients": sum(r["status"] in ACTIVE_STATUSES for r in rows),
+        "warning_clients": sum(r["status"] in WARNING_STATUSES for r in rows),
+        "avg_accuracy": sum(accuracies) / len(accuracies) if accuracies else 0,
+    }
+
+
+# --- the writer ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    events: list[ClientEvent] = field(default_factory=list)
+    job_fields: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.metrics or self.events or self.job_fields)
+
+
+class ClientTracker:
+    """Buffers a job's tracking updates and writes them in one transaction per flush."""
+
+    def __init__(
+        self,
+        job_id: int,
+        *,
+        min_flush_interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = timezone.now,
+    ) -> None:
+        self.job_id = job_id
+        self.min_flush_interval = (
+            settings.CLIENT_TRACKING_UPDATE_INTERVAL / 10
+            if min_flush_interval is None
+            else min_flush_interval
+        )
+        self._clock = clock
+        self._now = now
+        self._last_flush = float("-inf")
+        self._pending = _Pending()
+        job = TrainingJob.objects.only("clients_status").get(pk=job_id)
+        # The tracker's own view of each client's status, to write transitions as events.
+        self.statuses: dict[str, str] = {
+            cid: entry.get("status", PENDING) for cid, entry in job.clients_status.items()
+        }
+
+    @property
+    def client_ids(self) -> list[str]:
+        return list(self.statuses)
+
+    def _set(self, client_id: str, **values: Any) -> None:
+        self._pending.fields.setdefault(client_id, {}).update(values)
+
+    def _transition(self, client_id: str, status: str, round_: int, reason: str = "") -> None:
+        old = self.statuses.get(client_id, "")
+        reason = reason[:MAX_REASON_LENGTH]
+        self._set(client_id, status=status, status_reason=reason or None)
+        if old != status or reason:
+            self._pending.events.append(
+                ClientEvent(
+                    job_id=self.job_id,
+                    client_id=client_id,
+                    round=round_,
+                    old_status=old,
+                    new_status=status,
+                    message=reason,
+                    created_at=self._now(),
+                )
+            )
+        self.statuses[client_id] = status
+
+    def seen(self, client_id: str, at: datetime | None = None) -> None:
+        """The client is alive (a reply or a Flower heartbeat)."""
+        self._set(client_id, last_seen=(at or self._now()).isoformat())
+
+    def connected(self, client_id: str, node_id: int) -> None:
+        self._set(client_id, node_id=node_id)
+        self.seen(client_id)
+        if self.statuses.get(client_id) in (PENDING, OFFLINE, ERROR, CONNECTED):
+            self._transition(client_id, CONNECTED, 0, f"site answered as node {node_id}")
+
+    def training(self, client_id: str, server_round: int) -> None:
+        self._set(
+            client_id,
+            current_round=server_round,
+            round_started_at=self._now().isoformat(),
+        )
+        self._transition(client_id, TRAINING, server_round)
+
+    def reported(
+        self, client_id: str, server_round: int, report: RoundReport, response_time: float
+    ) -> None:
+        response_time = round(min(max(response_time, 0.0), MAX_SECONDS), 3)
+        now = self._now()
+        self._set(
+            client_id,
+            current_round=server_round,
+            accuracy=report.accuracy,
+            loss=report.loss,
+            train_samples=report.train_samples,
+            test_samples=report.test_samples,
+            response_time=response_time,
+            last_seen=now.isoformat(),
+        )
+        self._pending.metrics[(client_id, server_round)] = {
+            "accuracy": report.accuracy,
+            "loss": report.loss,
+            "train_loss": report.train_loss,
+            "train_samples": report.train_samples,
+            "test_samples": report.test_samples,
+            "response_time": response_time,
+            "recorded_at": now,
+        }
+        self._transition(client_id, REPORTED, server_round)
+
+    def failed(self, client_id: str, server_round: int, reason: str) -> None:
+        self._transition(client_id, ERROR, server_round, reason)
+
+    def lost(self, client_id: str, server_round: int, reason: str) -> None:
+        """The client's node left the SuperLink (stored so the reason survives the job)."""
+        self._transition(client_id, OFFLINE, server_round, reason)
+
+    def job(self, **values: Any) -> None:
+        """Job fields that travel with the same flush (current_round, …)."""
+        self._pending.job_fields.update(values)
+
+    def finish_clients(self, status: str, server_round: int, reason: str = "") -> None:
+        """At the end of a job every client takes its outcome (completed or stopped), except
+        those whose failure or loss is the thing a user needs to see."""
+        for client_id, current in list(self.statuses.items()):
+            if current not in (ERROR, OFFLINE):
+                self._transition(client_id, status, server_round, reason)
+
+    def flush_if_due(self) -> bool:
+        if self._clock() - self._last_flush < self.min_flush_interval:
+            return False
+        return self.flush()
+
+    def flush(self) -> bool:
+        """Write everything buffered in one transaction. Returns whether anything was written."""
+        if not self._pending:
+            return False
+        pending, self._pending = self._pending, _Pending()
+        try:
+            self._write(pending)
+        except DatabaseError:
+            logger.exception("tracking flush for job %s failed; will retry", self.job_id)
+            self._requeue(pending)
+            return False
+        self._last_flush = self._clock()
+        return True
+
+    def _requeue(self, pending: _Pending) -> None:
+        for client_id, values in pending.fields.items():
+            merged = {**values, **self._pending.fields.get(client_id, {})}
+            self._pending.fields[client_id] = merged
+        self._pending.metrics = {**pending.metrics, **self._pending.metrics}
+        self._pending.events = pending.events + self._pending.events
+        self._pending.job_fields = {**pending.job_fields, **self._pending.job_fields}
+
+    def _write(self, pending: _Pending) -> None:
+        with transaction.atomic():
+            job = (
+                TrainingJob.objects.select_for_update()
+                .only("clients_status", "tracking_version")
+                .get(pk=self.job_id)
+            )
+            snapshot = job.clients_status
+            for client_id, values in pending.fields.items():
+                if client_id in snapshot:
+                    snapshot[client_id].update(values)
+            updates = {
+                "clients_status": snapshot,
+                "tracking_version": job.tracking_version + 1,
+                **pending.job_fields,
+            }
+            TrainingJob.objects.filter(pk=self.job_id).update(**updates)
+            if pending.metrics:
+                ClientRoundMetric.objects.bulk_create(
+                    [
+                        ClientRoundMetric(job_id=self.job_id, client_id=cid, round=rnd, **values)
+                        for (cid, rnd), values in pending.metrics.items()
+                    ],
+                    update_conflicts=True,
+                    unique_fields=["job", "client_id", "round"],
+                    update_fields=[
+                        "accuracy",
+                        "loss",
+                        "train_loss",
+                        "train_samples",
+                        "test_samples",
+                        "response_time",
+                        "recorded_at",
+                    ],
+                )
+            if pending.events:
+                ClientEvent.objects.bulk_create(pending.events)
+
+
+def performance_history(job: TrainingJob, client_id: str) -> dict[str, list]:
+    """A client's per-round history from its rows (never simulated)."""
+    rows = list(
+        ClientRoundMetric.objects.filter(job=job, client_id=client_id)
+        .order_by("round")
+        .values_list("round", "accuracy", "loss", "train_loss", "response_time")
+    )
+    return {
+        "labels": [f"Round {r[0]}" for r in rows],
+        "rounds": [r[0] for r in rows],
+        "accuracy": [r[1] for r in rows],
+        "loss": [r[2] for r in rows],
+        "train_loss": [r[3] for r in rows],
+        "response_time": [r[4] for r in rows],
+    }

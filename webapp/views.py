@@ -1,0 +1,127 @@
+"""Pages. Thin: validation and state changes live in webapp.jobs and webapp.api."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from webapp import jobs
+from webapp.api import BadRequest, create_connection
+from webapp.forms import ConnectionForm, StartTrainingForm, parse_selections
+from webapp.models import Connection, TrainingJob
+from webapp.sites import site_views
+
+
+@require_GET
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    owned = TrainingJob.objects.filter(owner=request.user).only(
+        "name", "status", "current_round", "total_rounds", "created_at"
+    )
+    return render(request, "webapp/job_list.html", {"jobs": owned})
+
+
+def _datasets_page(
+    request: HttpRequest,
+    form: StartTrainingForm | None = None,
+    connection_form: ConnectionForm | None = None,
+    selected: set[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    sites = site_views(list(Connection.objects.filter(owner=request.user)))
+    return render(
+        request,
+        "webapp/datasets.html",
+        {
+            "sites": [vars(site) for site in sites],
+            "form": form or StartTrainingForm(),
+            "connection_form": connection_form or ConnectionForm(),
+            "selected": selected or set(),
+        },
+        status=status,
+    )
+
+
+@require_GET
+@login_required
+def datasets(request: HttpRequest) -> HttpResponse:
+    return _datasets_page(request)
+
+
+@require_POST
+@login_required
+def add_connection(request: HttpRequest) -> HttpResponse:
+    form = ConnectionForm(request.POST)
+    if form.is_valid():
+        try:
+            connection = create_connection(owner=request.user, **form.cleaned_data)
+        except BadRequest as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Registered {connection.name}.")
+            return redirect("datasets")
+    return _datasets_page(request, connection_form=form, status=400)
+
+
+@require_POST
+@login_required
+def start_training(request: HttpRequest) -> HttpResponse:
+    """Validate the selection, create the job with one client id per dataset, submit it."""
+    form = StartTrainingForm(request.POST)
+    selected = set(request.POST.getlist("datasets"))
+    if not form.is_valid():
+        return _datasets_page(request, form=form, selected=selected, status=400)
+    try:
+        job = jobs.create_job(
+            owner=request.user,
+            request=jobs.JobRequest(
+                selections=parse_selections(request.POST.getlist("datasets")),
+                **form.cleaned_data,
+            ),
+        )
+    except jobs.JobValidationError as exc:
+        messages.error(request, str(exc))
+        return _datasets_page(request, form=form, selected=selected, status=400)
+    if job.status == TrainingJob.Status.ERROR:
+        messages.error(request, f"The job could not start: {job.error_message}")
+    return redirect("client_dashboard", job_id=job.pk)
+
+
+@require_GET
+@login_required
+def client_dashboard(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(TrainingJob, pk=job_id, owner=request.user)
+    performance = reverse("get_client_performance_data", args=[job.pk, "__CLIENT__"])
+    return render(
+        request,
+        "webapp/client_dashboard.html",
+        {
+            "job": job,
+            "dashboard_config": {
+                "job_id": job.pk,
+                "clients_url": reverse("get_clients_data", args=[job.pk]),
+                "job_url": reverse("api_job_detail", args=[job.pk]),
+                "performance_url_template": performance,
+                "stop_url": reverse("api_job_stop", args=[job.pk]),
+                "model_url": reverse("download_model", args=[job.pk]),
+                "login_url": reverse("login"),
+                "poll_interval_ms": 1000 * settings.CLIENT_TRACKING_UPDATE_INTERVAL,
+            },
+        },
+    )
+
+
+@require_GET
+@login_required
+def download_model(request: HttpRequest, job_id: int) -> FileResponse:
+    job = get_object_or_404(TrainingJob, pk=job_id, owner=request.user)
+    if job.status != TrainingJob.Status.COMPLETED or not job.model_file:
+        raise Http404("the model is available once the job has completed")
+    try:
+        handle = open(job.model_file, "rb")  # noqa: SIM115 - FileResponse closes it
+    except OSError:
+        raise Http404("the model file is missing on the server") from None
+    return FileResponse(handle, as_attachment=True, filename=f"fedtrack_job_{job.pk}.pt")
