@@ -71,7 +71,7 @@ def job_json(job: TrainingJob) -> dict[str, Any]:
         "learning_rate": job.learning_rate,
         "min_clients": job.min_clients,
         "error_message": job.error_message,
-        "flower_run_id": job.flower_run_id,
+        "flower_run_id": job.flower_run_id or None,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,

@@ -29,6 +29,12 @@ class StartTrainingForm(forms.Form):
 
 
 class ConnectionForm(forms.Form):
+    """Shown on the same page as the job form: its own id prefix keeps the labels apart."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("auto_id", "connection_%s")
+        super().__init__(*args, **kwargs)
+
     name = forms.CharField(max_length=100, widget=_control(forms.TextInput()))
     ip = forms.CharField(max_length=255, label="IP or host", widget=_control(forms.TextInput()))
     port = forms.IntegerField(

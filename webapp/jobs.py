@@ -160,8 +160,8 @@ def submit_job(job: TrainingJob) -> None:
         finish_job(job.pk, Status.ERROR, str(exc))
         job.refresh_from_db()
         return
-    TrainingJob.objects.filter(pk=job.pk).update(flower_run_id=run_id)
-    job.flower_run_id = run_id
+    TrainingJob.objects.filter(pk=job.pk).update(flower_run_id=str(run_id))
+    job.flower_run_id = str(run_id)
 
 
 def mark_running(job_id: int) -> bool:
@@ -187,9 +187,9 @@ def stop_job(job: TrainingJob) -> None:
     """Stop a job on the user's request: the Flower run first, then the record."""
     if job.is_finished:
         return
-    if job.flower_run_id is not None:
+    if job.flower_run_id:
         try:
-            flower.stop_run(job.flower_run_id)
+            flower.stop_run(int(job.flower_run_id))
         except flower.FlowerError as exc:
             # The run may be gone with its SuperLink; the job is stopped all the same.
             logger.warning("stopping run %s of job %s: %s", job.flower_run_id, job.pk, exc)
@@ -210,12 +210,12 @@ def reconcile_with_flower(job: TrainingJob) -> None:
     Pollers call this often; the SuperLink is asked at most every RECONCILE_EVERY_SECONDS
     per job and process.
     """
-    if job.is_finished or job.flower_run_id is None:
+    if job.is_finished or not job.flower_run_id:
         return
     if not cache.add(f"reconcile-job-{job.pk}", True, RECONCILE_EVERY_SECONDS):
         return
     try:
-        run = flower.run_status(job.flower_run_id)
+        run = flower.run_status(int(job.flower_run_id))
     except flower.FlowerError:
         return  # an unreachable SuperLink says nothing about the run
     if run is None:

@@ -66,7 +66,8 @@ class TrainingJob(models.Model):
     # Bumped by every tracking flush: a cheap change marker for pollers (ETag).
     tracking_version = models.PositiveIntegerField(default=0)
 
-    flower_run_id = models.BigIntegerField(null=True, blank=True)
+    # Flower run ids are unsigned 64-bit: too large for a signed BIGINT, so kept as text.
+    flower_run_id = models.CharField(max_length=20, blank=True)
     model_file = models.CharField(max_length=500, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)

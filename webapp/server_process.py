@@ -191,13 +191,14 @@ class JobRunner:
                 and self.tracker.statuses.get(c.client_id) != tracking.ERROR
             ]
             self._require_clients(len(active), f"before round {server_round}")
+            # The job's round is the one in progress, written with the round's first flush.
+            self.tracker.job(current_round=server_round)
             replies = self.run_round(server_round, arrays, active)
             self._require_clients(len(replies), f"in round {server_round}")
             new_arrays, _ = self.strategy.aggregate_train(server_round, replies)
             if new_arrays is None:
                 raise JobFailed(f"round {server_round}: nothing to aggregate")
             arrays = new_arrays
-            self.tracker.job(current_round=server_round)
             self.tracker.flush()
         self.model_file = self._save_model(arrays)
 

@@ -301,7 +301,8 @@ class ClientTracker:
         self._set(client_id, last_seen=(at or self._now()).isoformat())
 
     def connected(self, client_id: str, node_id: int) -> None:
-        self._set(client_id, node_id=node_id)
+        # As text: node ids are unsigned 64-bit, beyond what a browser's JSON numbers hold.
+        self._set(client_id, node_id=str(node_id))
         self.seen(client_id)
         if self.statuses.get(client_id) in (PENDING, OFFLINE, ERROR, CONNECTED):
             self._transition(client_id, CONNECTED, 0, f"site answered as node {node_id}")

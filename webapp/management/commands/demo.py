@@ -56,7 +56,10 @@ class Command(BaseCommand):
         self._register(sites)
 
         stack = LocalStack(state_dir)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        # Ctrl-C and `kill` both end the demo cleanly, even when started in the background
+        # (where a shell leaves SIGINT ignored).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             self.stdout.write("Starting the SuperLink …")
             stack.start_superlink(options["superlink_port"])
