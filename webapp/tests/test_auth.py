@@ -1,0 +1,62 @@
+"""Browser sessions with CSRF, and bearer tokens for scripts."""
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from webapp.models import ApiToken
+from webapp.tests.factories import make_job
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_creates_a_token_that_authenticates_scripts(owner, capsys):
+    call_command("create_api_token", "alice")
+    key = capsys.readouterr().out.strip()
+
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {key}").get("/api/jobs/")
+
+    assert response.status_code == 200
+    stored = ApiToken.objects.get(user=owner)
+    assert stored.key_hash != key and key not in stored.key_hash  # only the hash is kept
+
+
+def test_it_refuses_a_revoked_token(owner, owner_token):
+    ApiToken.objects.update(revoked=True)
+
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}").get("/api/jobs/")
+
+    assert response.status_code == 401
+    assert response.json() == {"success": False, "error": "invalid or revoked API token"}
+
+
+def test_it_refuses_an_unknown_token(db):
+    response = Client(HTTP_AUTHORIZATION="Bearer ft_nope").get("/api/jobs/")
+
+    assert response.status_code == 401
+
+
+def test_it_enforces_csrf_on_browser_writes(owner):
+    job = make_job(owner, status="running")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+
+    response = browser.post(f"/api/jobs/{job.pk}/stop/")
+
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.status == "running"
+
+
+def test_it_redirects_anonymous_pages_to_the_login(client):
+    for path in ["/jobs/", "/datasets/", "/jobs/1/"]:
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_it_hides_another_users_dashboard_page(owner, outsider_client):
+    job = make_job(owner)
+
+    assert outsider_client.get(f"/jobs/{job.pk}/").status_code == 404
+    assert outsider_client.get(f"/jobs/{job.pk}/model/").status_code == 404

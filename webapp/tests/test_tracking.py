@@ -1,0 +1,198 @@
+"""The tracking writer, report validation and status derivation (controlled clock, no sleeps)."""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import DatabaseError
+
+from webapp import tracking
+from webapp.models import ClientEvent, ClientRoundMetric
+from webapp.tests.factories import make_job
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+GOOD = {"accuracy": 0.9, "loss": 0.3, "train_loss": 0.2, "train_samples": 80, "test_samples": 20}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"accuracy": 1.5}, "accuracy=1.5 is outside [0.0, 1.0]"),
+        ({"accuracy": -0.1}, "accuracy=-0.1 is outside"),
+        ({"accuracy": math.nan}, "accuracy=nan is outside"),
+        ({"accuracy": "0.9"}, "accuracy is missing or not a number"),
+        ({"accuracy": True}, "accuracy is missing or not a number"),
+        ({"accuracy": None}, "accuracy is missing or not a number"),
+        ({"loss": -1.0}, "loss=-1.0 is outside"),
+        ({"loss": math.inf}, "loss=inf is outside"),
+        ({"train_loss": math.nan}, "train_loss=nan is outside"),
+        ({"train_samples": -5}, "train_samples must be a non-negative whole number"),
+        ({"train_samples": 2.5}, "train_samples must be a non-negative whole number"),
+        ({"train_samples": 0}, "train_samples is 0"),
+        ({"test_samples": 10**12}, "test_samples must be a non-negative whole number"),
+    ],
+)
+def test_it_rejects_an_invalid_report_with_the_reason(change, reason):
+    with pytest.raises(tracking.ReportError, match=reason.replace("[", r"\[").replace("]", r"\]")):
+        tracking.validate_report({**GOOD, **change})
+
+
+def test_it_accepts_a_valid_report():
+    report = tracking.validate_report({**GOOD, "train_samples": 80.0})
+
+    assert report == tracking.RoundReport(0.9, 0.3, 0.2, 80, 20)
+
+
+def entry(status: str, last_seen: datetime | None, **extra) -> dict:
+    return {
+        "status": status,
+        "last_seen": last_seen.isoformat() if last_seen else None,
+        **extra,
+    }
+
+
+def test_it_derives_offline_from_a_stale_last_seen(settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 30
+    stale = entry("training", NOW - timedelta(seconds=31))
+
+    status, reason = tracking.derive_status(stale, NOW, job_finished=False)
+
+    assert status == "offline"
+    assert reason == "no heartbeat or reply for 31 s (threshold 30 s)"
+
+
+def test_it_keeps_a_recently_seen_client_as_it_is(settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 30
+
+    status, _ = tracking.derive_status(
+        entry("training", NOW - timedelta(seconds=29)), NOW, job_finished=False
+    )
+
+    assert status == "training"
+
+
+@pytest.mark.parametrize("stored", ["pending", "completed", "error", "stopped"])
+def test_it_never_derives_offline_for_pending_or_finished_clients(settings, stored):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 30
+
+    status, _ = tracking.derive_status(
+        entry(stored, NOW - timedelta(hours=1)), NOW, job_finished=False
+    )
+
+    assert status == stored
+
+
+def test_it_stops_deriving_once_the_job_has_ended(settings):
+    status, _ = tracking.derive_status(
+        entry("reported", NOW - timedelta(hours=1)), NOW, job_finished=True
+    )
+
+    assert status == "reported"
+
+
+def test_it_marks_a_straggler_slow_against_the_rounds_median():
+    straggler = entry(
+        "training",
+        NOW - timedelta(seconds=5),
+        round_started_at=(NOW - timedelta(seconds=25)).isoformat(),
+    )
+
+    status, reason = tracking.derive_status(straggler, NOW, False, [10.0, 12.0])
+
+    assert status == "slow"
+    assert "training for 25 s" in reason and "11.0 s (median)" in reason
+
+
+def test_it_does_not_call_a_client_slow_within_twice_the_median():
+    client = entry(
+        "training",
+        NOW - timedelta(seconds=5),
+        round_started_at=(NOW - timedelta(seconds=15)).isoformat(),
+    )
+
+    status, _ = tracking.derive_status(client, NOW, False, [10.0])
+
+    assert status == "training"
+
+
+@pytest.mark.django_db
+def test_it_writes_snapshot_history_and_events_in_one_flush(owner):
+    job = make_job(owner)
+    client_id = next(iter(job.clients_status))
+    tracker = tracking.ClientTracker(job.pk, now=lambda: NOW)
+
+    tracker.connected(client_id, 12345678901234567890)
+    tracker.training(client_id, 1)
+    tracker.reported(client_id, 1, tracking.validate_report(GOOD), response_time=3.21)
+    assert tracker.flush() is True
+
+    job.refresh_from_db()
+    stored = job.clients_status[client_id]
+    assert stored["status"] == "reported"
+    assert stored["node_id"] == "12345678901234567890"
+    assert stored["accuracy"] == 0.9
+    assert stored["response_time"] == 3.21
+    assert stored["last_seen"] == NOW.isoformat()
+    assert job.tracking_version == 1
+    (row,) = ClientRoundMetric.objects.filter(job=job)
+    assert (row.client_id, row.round, row.accuracy, row.train_samples) == (client_id, 1, 0.9, 80)
+    transitions = list(ClientEvent.objects.filter(job=job).values_list("old_status", "new_status"))
+    assert transitions == [
+        ("pending", "connected"),
+        ("connected", "training"),
+        ("training", "reported"),
+    ]
+    assert tracker.flush() is False  # nothing new
+
+
+@pytest.mark.django_db
+def test_it_rate_limits_flushes_but_not_the_first(owner):
+    job = make_job(owner)
+    client_id = next(iter(job.clients_status))
+    clock = [100.0]
+    tracker = tracking.ClientTracker(job.pk, min_flush_interval=0.5, clock=lambda: clock[0])
+
+    tracker.seen(client_id)
+    assert tracker.flush_if_due() is True
+    tracker.seen(client_id)
+    clock[0] += 0.2
+    assert tracker.flush_if_due() is False
+    clock[0] += 0.4
+    assert tracker.flush_if_due() is True
+
+
+@pytest.mark.django_db
+def test_it_keeps_updates_when_the_database_fails_and_writes_them_later(owner, monkeypatch):
+    job = make_job(owner)
+    client_id = next(iter(job.clients_status))
+    tracker = tracking.ClientTracker(job.pk)
+    tracker.training(client_id, 1)
+    tracker.reported(client_id, 1, tracking.validate_report(GOOD), response_time=1.0)
+
+    def broken(pending):
+        raise DatabaseError("disk I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tracker, "_write", broken)
+        assert tracker.flush() is False  # logged, not raised
+
+    assert tracker.flush() is True
+    job.refresh_from_db()
+    assert job.clients_status[client_id]["status"] == "reported"
+    assert ClientRoundMetric.objects.filter(job=job, round=1).count() == 1
+
+
+@pytest.mark.django_db
+def test_it_ends_clients_with_the_job_but_keeps_failures_visible(owner):
+    job = make_job(owner)
+    ok, failed = list(job.clients_status)
+    tracker = tracking.ClientTracker(job.pk)
+    tracker.failed(failed, 1, "Flower error 5: node unavailable")
+
+    tracker.finish_clients(tracking.COMPLETED, 1)
+    tracker.flush()
+
+    job.refresh_from_db()
+    assert job.clients_status[ok]["status"] == "completed"
+    assert job.clients_status[failed]["status"] == "error"
+    assert job.clients_status[failed]["status_reason"] == "Flower error 5: node unavailable"
