@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from clients.datasets import sort_labels
 from webapp import flower, tracking
 from webapp.models import Connection, TrainingJob
 from webapp.sites import SiteError, fetch_datasets
@@ -91,7 +92,7 @@ def _agree_on_schema(chosen: list[tuple[Connection, dict]]) -> dict:
     return {
         "feature_names": features,
         "target": target,
-        "classes": sorted(classes, key=lambda c: (len(c), c)),
+        "classes": sort_labels(classes),  # the order every site maps its labels by
         "hidden_size": HIDDEN_SIZE,
     }
 

@@ -20,7 +20,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def page(live_server, owner, monkeypatch):
+def page(owner, live_server, monkeypatch):  # db first: the live server must stop before it
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's ORM calls are
@@ -39,6 +39,7 @@ def page(live_server, owner, monkeypatch):
         page.click("button[type=submit]")
         page.wait_for_url(f"{live_server.url}/jobs/")
         yield page
+        page.goto("about:blank")  # stop polling before the live server and database go away
         browser.close()
 
 
@@ -74,3 +75,4 @@ def test_it_updates_clients_live_and_draws_real_history(page, live_server, owner
     assert chart["labels"] == ["Round 1", "Round 2"]
     assert [75.0, 80.0] in [[round(v, 1) for v in series] for series in chart["data"]]
     assert page.url.endswith(f"#client_{barcelona}")
+
