@@ -75,4 +75,3 @@ def test_it_updates_clients_live_and_draws_real_history(page, live_server, owner
     assert chart["labels"] == ["Round 1", "Round 2"]
     assert [75.0, 80.0] in [[round(v, 1) for v in series] for series in chart["data"]]
     assert page.url.endswith(f"#client_{barcelona}")
-
