@@ -4,7 +4,9 @@ Every error is `{"success": false, "error": "…"}` with its status code; anothe
 connection is a 404, the same as one that does not exist.
 """
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -56,8 +58,17 @@ def _str(data: dict, key: str, max_length: int) -> str:
     return value.strip()
 
 
-def _job(request: HttpRequest, job_id: int) -> TrainingJob | None:
-    return TrainingJob.objects.filter(pk=job_id, owner=request.user).first()
+def owned_job(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """Resolve `job_id` to one of the caller's jobs; anyone else's is a 404 like a missing one."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> JsonResponse:
+        job = TrainingJob.objects.filter(pk=job_id, owner=request.user).first()
+        if job is None:
+            return json_error("job not found", 404)
+        return view(request, job, *args, **kwargs)
+
+    return wrapper
 
 
 def job_json(job: TrainingJob) -> dict[str, Any]:
@@ -81,10 +92,8 @@ def job_json(job: TrainingJob) -> dict[str, Any]:
 
 @api_methods("GET")
 @api_login_required
-def get_clients_data(request: HttpRequest, job_id: int) -> JsonResponse:
-    job = _job(request, job_id)
-    if job is None:
-        return json_error("job not found", 404)
+@owned_job
+def get_clients_data(request: HttpRequest, job: TrainingJob) -> JsonResponse:
     rows = tracking.client_rows(job)
     return JsonResponse(
         {
@@ -103,10 +112,10 @@ def get_clients_data(request: HttpRequest, job_id: int) -> JsonResponse:
 
 @api_methods("GET")
 @api_login_required
-def get_client_performance_data(request: HttpRequest, job_id: int, client_id: str) -> JsonResponse:
-    job = _job(request, job_id)
-    if job is None:
-        return json_error("job not found", 404)
+@owned_job
+def get_client_performance_data(
+    request: HttpRequest, job: TrainingJob, client_id: str
+) -> JsonResponse:
     rows = {row["id"]: row for row in tracking.client_rows(job)}
     if client_id not in rows:
         return json_error("client not found in this job", 404)
@@ -209,19 +218,15 @@ def job_collection(request: HttpRequest) -> JsonResponse:
 
 @api_methods("GET")
 @api_login_required
-def job_detail(request: HttpRequest, job_id: int) -> JsonResponse:
-    job = _job(request, job_id)
-    if job is None:
-        return json_error("job not found", 404)
+@owned_job
+def job_detail(request: HttpRequest, job: TrainingJob) -> JsonResponse:
     jobs.reconcile_with_flower(job)
     return JsonResponse({"success": True, "job": job_json(job)})
 
 
 @api_methods("POST")
 @api_login_required
-def job_stop(request: HttpRequest, job_id: int) -> JsonResponse:
-    job = _job(request, job_id)
-    if job is None:
-        return json_error("job not found", 404)
+@owned_job
+def job_stop(request: HttpRequest, job: TrainingJob) -> JsonResponse:
     jobs.stop_job(job)
     return JsonResponse({"success": True, "job": job_json(job)})
