@@ -66,6 +66,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite creates the file but not its folder (var/ is not in a fresh clone).
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web process and each job's ServerApp write the same file: WAL lets readers go on
     # while one writes, and IMMEDIATE transactions avoid "database is locked" on upgrade.
     DATABASES["default"]["OPTIONS"] = {
