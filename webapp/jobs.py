@@ -6,7 +6,6 @@ job that has already ended.
 """
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -173,15 +172,36 @@ def mark_running(job_id: int) -> bool:
     )
 
 
-def finish_job(
-    job_id: int, status: str, reason: str = "", from_statuses: Iterable[str] = ACTIVE
-) -> bool:
+def finish_job(job_id: int, status: str, reason: str = "") -> bool:
     """End a job once: returns False if it had already ended."""
     return bool(
-        TrainingJob.objects.filter(pk=job_id, status__in=list(from_statuses)).update(
+        TrainingJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
             status=status, error_message=reason[:2000], finished_at=timezone.now()
         )
     )
+
+
+def end_job_early(
+    job_id: int,
+    status: str,
+    reason: str,
+    server_round: int,
+    *,
+    client_reason: str | None = None,
+    tracker: tracking.ClientTracker | None = None,
+) -> bool:
+    """End an active job as failed or stopped; its clients still going become `stopped`.
+
+    Writes nothing and returns False if the job had already ended (a user's stop and a
+    failing ServerApp may race).
+    """
+    with transaction.atomic():
+        if not finish_job(job_id, status, reason):
+            return False
+        tracker = tracker or tracking.ClientTracker(job_id)
+        tracker.finish_clients(tracking.STOPPED, server_round, client_reason or reason)
+        tracker.flush()
+    return True
 
 
 def stop_job(job: TrainingJob) -> None:
@@ -194,11 +214,13 @@ def stop_job(job: TrainingJob) -> None:
         except flower.FlowerError as exc:
             # The run may be gone with its SuperLink; the job is stopped all the same.
             logger.warning("stopping run %s of job %s: %s", job.flower_run_id, job.pk, exc)
-    with transaction.atomic():
-        if finish_job(job.pk, Status.STOPPED, "stopped by the user"):
-            tracker = tracking.ClientTracker(job.pk)
-            tracker.finish_clients(tracking.STOPPED, job.current_round, "job stopped by the user")
-            tracker.flush()
+    end_job_early(
+        job.pk,
+        Status.STOPPED,
+        "stopped by the user",
+        job.current_round,
+        client_reason="job stopped by the user",
+    )
     job.refresh_from_db()
 
 
@@ -227,8 +249,5 @@ def reconcile_with_flower(job: TrainingJob) -> None:
             reason += f": {run.details}"
     else:
         return
-    if finish_job(job.pk, Status.FAILED, reason):
-        tracker = tracking.ClientTracker(job.pk)
-        tracker.finish_clients(tracking.STOPPED, job.current_round, reason)
-        tracker.flush()
+    end_job_early(job.pk, Status.FAILED, reason, job.current_round)
     job.refresh_from_db()

@@ -11,6 +11,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from clients.config import site_key
+
 
 class Connection(models.Model):
     """A site's client API, as the coordinator registered it (the seed's "connection")."""
@@ -34,7 +36,7 @@ class Connection(models.Model):
     @property
     def site_key(self) -> str:
         """The fingerprint a site's ClientApp echoes to prove which site it is."""
-        return hashlib.sha256(self.token.encode()).hexdigest()[:16]
+        return site_key(self.token)
 
 
 class TrainingJob(models.Model):

@@ -64,10 +64,14 @@ def start_flower_server(grid: Grid, context: Context) -> None:
         reason = str(exc) if isinstance(exc, JobFailed) else f"server error: {exc!r}"
         if not isinstance(exc, JobFailed):
             logger.exception("job %s crashed", job_id)
-        # A job the user stopped meanwhile keeps its status and its clients' reasons.
-        if jobs.finish_job(job_id, TrainingJob.Status.FAILED, reason):
-            tracker.finish_clients(tracking.STOPPED, runner.server_round, f"job failed: {reason}")
-            tracker.flush()
+        jobs.end_job_early(
+            job_id,
+            TrainingJob.Status.FAILED,
+            reason,
+            runner.server_round,
+            client_reason=f"job failed: {reason}",
+            tracker=tracker,
+        )
         return
     tracker.finish_clients(tracking.COMPLETED, runner.server_round)
     tracker.job(current_round=runner.server_round, model_file=str(runner.model_file or ""))
