@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -180,6 +180,38 @@ def derive_status(
                 f"{median:.1f} s (median)"
             )
     return stored, reason
+
+
+def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
+    """The earliest moment after `now` at which derive_status could give any client of the job
+    another status with nothing written (going offline or slow); None if no such moment comes.
+
+    A snapshot served at `now` stays true until then unless a write bumps tracking_version,
+    which is what lets pollers get a cheap 304 (see webapp.api).
+    """
+    if job.is_finished:
+        return None
+    entries = list((job.clients_status or {}).values())
+    replies_by_round: dict[int, list[float]] = {}
+    for entry in entries:
+        if entry.get("status") == REPORTED and entry.get("response_time") is not None:
+            replies_by_round.setdefault(entry.get("current_round", 0), []).append(
+                entry["response_time"]
+            )
+    threshold = timedelta(seconds=settings.CLIENT_TIMEOUT_THRESHOLD)
+    moments = []
+    for entry in entries:
+        stored = entry.get("status", PENDING)
+        if stored in TERMINAL_STATUSES or stored == PENDING:
+            continue
+        last_seen = _parse_time(entry.get("last_seen"))
+        if last_seen is not None:
+            moments.append(last_seen + threshold)
+        replies = replies_by_round.get(entry.get("current_round", 0))
+        started = _parse_time(entry.get("round_started_at"))
+        if stored == TRAINING and replies and started is not None:
+            moments.append(started + timedelta(seconds=SLOW_FACTOR * statistics.median(replies)))
+    return min((moment for moment in moments if moment > now), default=None)
 
 
 def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str, Any]]:
