@@ -168,6 +168,15 @@ def test_it_polls_fast_while_clients_train_and_slowly_once_the_job_ended(page, l
     assert (training, between, ended) == (300, 800, 1500)
     page.wait_for_selector('[data-job="live-state"] >> text=Job ended')
 
+    set_hidden = """(hidden) => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }"""
+    page.evaluate(set_hidden, True)
+    assert page.get_attribute("#dashboard", "data-poll-interval") == str(4 * 1500)
+    page.evaluate(set_hidden, False)
+    page.wait_for_function("document.getElementById('dashboard').dataset.pollInterval === '1500'")
+
 
 def test_it_gets_304s_for_unchanged_snapshots_and_200_after_a_change(page, live_server, owner):
     job = make_job(owner, status="running")
