@@ -64,11 +64,11 @@ def _str(data: dict, key: str, max_length: int) -> str:
     return value.strip()
 
 
-def owned_job(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+def owned_job(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Resolve `job_id` to one of the caller's jobs; anyone else's is a 404 like a missing one."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> JsonResponse:
+    def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> HttpResponse:
         job = TrainingJob.objects.filter(pk=job_id, owner=request.user).first()
         if job is None:
             return json_error("job not found", 404)
