@@ -230,6 +230,43 @@ def _straggler(
     return Derived(SLOW, why, expected_at)
 
 
+def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
+    """The earliest moment after `now` at which derive_status could give any client of the job
+    another status with nothing written (going offline or slow), or a silent ServerApp could
+    fail the job; None if no such moment comes.
+
+    A snapshot served at `now` stays true until then unless a write bumps tracking_version,
+    which is what lets pollers get a cheap 304 (see webapp.api). Keep it in step with
+    derive_status and _slow_after.
+    """
+    if job.is_finished:
+        return None
+    entries = list((job.clients_status or {}).values())
+    replies_by_round: dict[int, list[float]] = {}
+    for entry in entries:
+        if entry.get("status") == REPORTED and entry.get("response_time") is not None:
+            replies_by_round.setdefault(entry.get("current_round", 0), []).append(
+                entry["response_time"]
+            )
+    threshold = timedelta(seconds=settings.CLIENT_TIMEOUT_THRESHOLD)
+    moments = []
+    if job.server_seen_at is not None:  # reconciliation may fail the job from then on
+        moments.append(job.server_seen_at + timedelta(seconds=settings.JOB_SERVER_TIMEOUT))
+    for entry in entries:
+        stored = entry.get("status", PENDING)
+        if stored in TERMINAL_STATUSES or stored in (PENDING, OFFLINE):
+            continue
+        last_seen = _parse_time(entry.get("last_seen"))
+        if last_seen is not None:
+            moments.append(last_seen + threshold)
+        started = _parse_time(entry.get("round_started_at"))
+        if stored == TRAINING and started is not None:
+            replies = replies_by_round.get(entry.get("current_round", 0))
+            for after, _ in _slow_after(entry, replies):
+                moments.append(started + timedelta(seconds=after))
+    return min((moment for moment in moments if moment > now), default=None)
+
+
 def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str, Any]]:
     """The dashboard's view of every client of a job (the seed's JSON, with derived status)."""
     now = now or timezone.now()

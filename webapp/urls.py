@@ -25,4 +25,10 @@ urlpatterns = [
         api.get_client_performance_data,
         name="get_client_performance_data",
     ),
+    path(
+        "api/jobs/<int:job_id>/clients/<str:client_id>/events/",
+        api.get_client_events,
+        name="get_client_events",
+    ),
+    path("api/jobs/<int:job_id>/history.csv", api.job_history_csv, name="job_history_csv"),
 ]
