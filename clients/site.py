@@ -47,9 +47,15 @@ def supernode_command(cfg: SiteConfig) -> list[str]:
     if '"' in str(cfg.path):
         # The node config is parsed as TOML `key="value"`: a quote would end the value early.
         raise SiteConfigError(f"{cfg.path}: the site.toml path must not contain '\"'")
+    if cfg.root_certificates is not None:
+        transport = ["--root-certificates", str(cfg.root_certificates)]
+    else:
+        transport = ["--insecure"]
+    if cfg.auth_key is not None:
+        transport += ["--auth-supernode-private-key", str(cfg.auth_key)]
     return [
         str(VENV_BIN / "flower-supernode"),
-        "--insecure",
+        *transport,
         "--superlink",
         cfg.superlink,
         "--host",
