@@ -100,10 +100,33 @@ class ReportError(ValueError):
     """A client's report that cannot be stored, with the reason shown to the user."""
 
 
+# Everything a ClientApp may put in its "metrics" record; anything else is refused, so a
+# client cannot smuggle data (or megabytes) into the job's history.
+KNOWN_METRICS = frozenset(
+    {
+        "accuracy",
+        "loss",
+        "train_loss",
+        "train_samples",
+        "test_samples",
+        "num-examples",
+        "train_seconds",
+    }
+)
+MAX_LOSS = 1e9
+MAX_SHOWN = 40
+
+
+def shown(value: Any) -> str:
+    """A value as it may appear in a stored reason: repr, cut to a bounded length."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
 def _number(metrics: Mapping[str, Any], key: str, lo: float, hi: float) -> float:
     value = metrics.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ReportError(f"{key} is missing or not a number ({value!r})")
+        raise ReportError(f"{key} is missing or not a number ({shown(value)})")
     value = float(value)
     if not math.isfinite(value) or not lo <= value <= hi:
         raise ReportError(f"{key}={value!r} is outside [{lo}, {hi}]")
@@ -115,7 +138,7 @@ def _count(metrics: Mapping[str, Any], key: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SAMPLES:
-        raise ReportError(f"{key} must be a non-negative whole number ({value!r})")
+        raise ReportError(f"{key} must be a non-negative whole number ({shown(value)})")
     return value
 
 
@@ -129,16 +152,36 @@ class RoundReport:
 
 
 def validate_report(metrics: Mapping[str, Any]) -> RoundReport:
-    """Check what a client reported after a round; raises ReportError with the reason."""
+    """Check what a client reported after a round; raises ReportError with the reason.
+
+    Known keys only; numbers finite and in range (accuracy in [0, 1], losses in
+    [0, MAX_LOSS], sample counts whole numbers in [0, MAX_SAMPLES], seconds in
+    [0, MAX_SECONDS]).
+    """
+    if not isinstance(metrics, Mapping):
+        raise ReportError(
+            f"metrics must be a record of named numbers, not {type(metrics).__name__}"
+        )
+    unknown = sorted(shown(key) for key in metrics if key not in KNOWN_METRICS)
+    if unknown:
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise ReportError(f"unknown metric(s) {', '.join(unknown[:5])}{more}")
     report = RoundReport(
         accuracy=_number(metrics, "accuracy", 0.0, 1.0),
-        loss=_number(metrics, "loss", 0.0, 1e9),
-        train_loss=_number(metrics, "train_loss", 0.0, 1e9),
+        loss=_number(metrics, "loss", 0.0, MAX_LOSS),
+        train_loss=_number(metrics, "train_loss", 0.0, MAX_LOSS),
         train_samples=_count(metrics, "train_samples"),
         test_samples=_count(metrics, "test_samples"),
     )
     if report.train_samples == 0:
         raise ReportError("train_samples is 0: the client trained on nothing")
+    if "num-examples" in metrics and _count(metrics, "num-examples") != report.train_samples:
+        raise ReportError(
+            f"num-examples={metrics['num-examples']!r} differs from "
+            f"train_samples={report.train_samples}"
+        )
+    if "train_seconds" in metrics:
+        _number(metrics, "train_seconds", 0.0, MAX_SECONDS)
     return report
 
 
