@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from webapp.models import ClientEvent, ClientRoundMetric, Connection, TrainingJob
@@ -46,6 +47,9 @@ TERMINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
 SLOW_FACTOR = 2.0
 
 MAX_REASON_LENGTH = 500
+# A client's timeline keeps its latest events only: a flapping client must not grow the
+# job's rows without end (a normal job writes about 2 per round; rounds ≤ 1000).
+MAX_EVENTS_PER_CLIENT = 2_500
 MAX_SAMPLES = 10**9
 MAX_SECONDS = 7 * 24 * 3600.0
 
@@ -313,6 +317,12 @@ class ClientTracker:
         self.statuses: dict[str, str] = {
             cid: entry.get("status", PENDING) for cid, entry in job.clients_status.items()
         }
+        self._event_counts: dict[str, int] = dict(
+            ClientEvent.objects.filter(job_id=job_id)
+            .values("client_id")
+            .annotate(n=Count("id"))
+            .values_list("client_id", "n")
+        )
 
     @property
     def client_ids(self) -> list[str]:
@@ -466,6 +476,20 @@ class ClientTracker:
                 )
             if pending.events:
                 ClientEvent.objects.bulk_create(pending.events)
+                self._prune_events(pending.events)
+
+    def _prune_events(self, written: list[ClientEvent]) -> None:
+        for event in written:
+            self._event_counts[event.client_id] = self._event_counts.get(event.client_id, 0) + 1
+        for client_id in {event.client_id for event in written}:
+            if self._event_counts[client_id] <= MAX_EVENTS_PER_CLIENT:
+                continue
+            events = ClientEvent.objects.filter(job_id=self.job_id, client_id=client_id)
+            oldest = events.order_by("-created_at", "-id").values_list("id", flat=True)[
+                MAX_EVENTS_PER_CLIENT:
+            ]
+            events.filter(id__in=list(oldest)).delete()
+            self._event_counts[client_id] = MAX_EVENTS_PER_CLIENT
 
 
 def performance_history(job: TrainingJob, client_id: str) -> dict[str, list]:
