@@ -8,6 +8,7 @@ endpoint can skip the ownership, login and CSRF checks below.
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -175,3 +176,27 @@ def test_a_bearer_token_script_needs_no_csrf_token(owner, owner_token):
     assert response.status_code == 200
     job.refresh_from_db()
     assert job.status == "stopped"
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "owner"])
+def test_an_unknown_api_url_answers_json_404(caller, client, owner_client):
+    browser = client if caller == "anonymous" else owner_client
+
+    api = browser.get("/api/no-such-thing/")
+    page = browser.get("/no-such-page/")
+
+    assert api.status_code == 404
+    assert api.json() == {"success": False, "error": "no such API endpoint"}
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_an_api_crash_answers_json_500(owner, owner_token):
+    cache.clear()  # the job's Flower run is looked up at once
+    job = make_job(owner, status="running", flower_run_id="corrupt")  # int() will fail
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}", raise_request_exception=False)
+
+    response = script.get(f"/api/jobs/{job.pk}/")
+
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "error": "internal server error"}
