@@ -71,9 +71,8 @@ def _client() -> ControlHttpClient:
 
 
 def _call(action: str, request, method: str):
-    client = _client()
     try:
-        with client:
+        with _client() as client:
             return getattr(client, method)(request)
     except Exception as exc:  # httpx, protobuf and Flower's own errors alike
         raise FlowerError(
