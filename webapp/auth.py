@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views import defaults
 
 from webapp.models import ApiToken
 
@@ -68,3 +69,17 @@ def api_methods(*methods: str) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorator
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 for a URL nothing answers: JSON under /api/, the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error("no such API endpoint", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: JSON under /api/ (never an HTML page or a traceback for scripts)."""
+    if request.path.startswith("/api/"):
+        return json_error("internal server error", 500)
+    return defaults.server_error(request)

@@ -30,6 +30,8 @@ ACTIVE = (Status.PENDING, Status.RUNNING)
 MAX_ROUNDS = 1000
 MAX_LOCAL_EPOCHS = 100
 MAX_CLIENTS_PER_JOB = 1000
+# Bounds a job's history rows (one per client and round); see docs/production.md.
+MAX_CLIENT_ROUNDS_PER_JOB = 100_000
 HIDDEN_SIZE = 32
 
 
@@ -61,6 +63,11 @@ def _check_ranges(req: JobRequest) -> None:
         raise JobValidationError("datasets: the same dataset is selected twice")
     if not 1 <= req.rounds <= MAX_ROUNDS:
         raise JobValidationError(f"rounds: must be between 1 and {MAX_ROUNDS}")
+    if req.rounds * len(req.selections) > MAX_CLIENT_ROUNDS_PER_JOB:
+        raise JobValidationError(
+            f"rounds: {req.rounds} rounds × {len(req.selections)} datasets is more than "
+            f"{MAX_CLIENT_ROUNDS_PER_JOB:,} client rounds per job"
+        )
     if not 1 <= req.local_epochs <= MAX_LOCAL_EPOCHS:
         raise JobValidationError(f"local_epochs: must be between 1 and {MAX_LOCAL_EPOCHS}")
     if not 0 < req.learning_rate <= 10:
