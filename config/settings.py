@@ -112,6 +112,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS", False))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "webapp.auth.csrf_failure"  # JSON errors under /api/
 
 # Flower: where the SuperLink's Control API listens, and how to reach it.
 FLOWER_SUPERLINK = env_str("FLOWER_SUPERLINK", "127.0.0.1:9093")

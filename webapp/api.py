@@ -39,6 +39,8 @@ def _int(data: dict, key: str, default: int | None = None) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{key}: must be a whole number")
+    if not -(2**63) <= value < 2**63:  # beyond a database integer: SQLite would raise
+        raise BadRequest(f"{key}: out of range")
     return value
 
 
