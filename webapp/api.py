@@ -57,6 +57,8 @@ def _str(data: dict, key: str, max_length: int) -> str:
         raise BadRequest(f"{key}: must be a non-empty string")
     if len(value) > max_length:
         raise BadRequest(f"{key}: at most {max_length} characters")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text: a 400, not a 500
+        raise BadRequest(f"{key}: must not contain NUL characters")
     return value.strip()
 
 

@@ -239,3 +239,14 @@ def test_it_rejects_a_connection_id_beyond_a_database_integer(api):
 
     assert response.status_code == 400
     assert response.json() == {"success": False, "error": "connection_id: out of range"}
+
+
+def test_it_rejects_a_nul_character_in_a_name(api):
+    response = api.post(
+        "/api/connections/",
+        {"name": "Hospital\u0000", "ip": "10.0.0.1", "token": "t"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "error": "name: must not contain NUL characters"}
