@@ -454,7 +454,8 @@ def check_example(name: str, recorded: dict) -> None:
     if recorded["response"]["body"] is None:
         return  # the schema's own YAML: api.md links it rather than showing it
     committed = api_examples.load(name)
-    if api_examples.UPDATE or committed is None:
+    stale = committed is None or api_examples.mask(committed) != api_examples.mask(recorded)
+    if stale and (api_examples.UPDATE or committed is None):
         api_examples.save(name, recorded)
         doc = api_examples.API_DOC
         if doc.exists():
