@@ -6,6 +6,7 @@ code the document promises, validates the answer with schemathesis and records i
 example docs/api.md shows (see api_examples.py).
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -516,3 +517,20 @@ def test_it_creates_a_job_on_a_real_superlink_as_documented(
     finally:
         if job_id is not None:  # the real run must not outlive the test
             Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}").post(f"/api/jobs/{job_id}/stop/")
+
+
+def test_every_api_url_of_the_url_conf_is_documented():
+    """A new endpoint under /api/ cannot ship without its place in the OpenAPI document."""
+    from django.urls import get_resolver
+
+    def paths(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if hasattr(pattern, "url_patterns"):
+                yield from paths(pattern.url_patterns, route)
+            else:
+                yield "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+
+    documented = set(yaml.safe_load(SCHEMA_PATH.read_text())["paths"])
+    api_urls = {p for p in paths(get_resolver().url_patterns) if p.startswith("/api/")}
+    assert api_urls == documented
