@@ -45,6 +45,8 @@ def _int(data: dict, key: str, default: int | None = None) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{key}: must be a whole number")
+    if not -(2**63) <= value < 2**63:  # beyond a database integer: SQLite would raise
+        raise BadRequest(f"{key}: out of range")
     return value
 
 
@@ -61,6 +63,8 @@ def _str(data: dict, key: str, max_length: int) -> str:
         raise BadRequest(f"{key}: must be a non-empty string")
     if len(value) > max_length:
         raise BadRequest(f"{key}: at most {max_length} characters")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text: a 400, not a 500
+        raise BadRequest(f"{key}: must not contain NUL characters")
     return value.strip()
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.views import defaults
+from django.views import csrf, defaults
 
 from webapp.models import ApiToken
 
@@ -83,3 +83,14 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return json_error("internal server error", 500)
     return defaults.server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the API's callers get its JSON error shape, pages keep Django's."""
+    if request.path.startswith("/api/"):
+        return json_error(
+            f"CSRF check failed ({reason}): a browser session must send the csrftoken "
+            "cookie's value in an X-CSRFToken header; scripts use a bearer token",
+            403,
+        )
+    return csrf.csrf_failure(request, reason)
