@@ -297,6 +297,7 @@ def _run_problem(job: TrainingJob) -> str | None:
     if silent is not None:
         return (
             f"the job's ServerApp has written nothing for {silent:.0f} s "
-            f"(JOB_SERVER_TIMEOUT={settings.JOB_SERVER_TIMEOUT} s): it crashed or was killed"
+            f"(JOB_SERVER_TIMEOUT={settings.JOB_SERVER_TIMEOUT} s): it crashed, was killed, or "
+            "is stuck inside Flower (see the SuperLink's log)"
         )
     return None

@@ -197,6 +197,7 @@ class JobRunner:
         self._last_node_check = float("-inf")
         self._alerted_alive: int | None = None
         self._lost_at: dict[str, datetime] = {}
+        self._loop_beat = time.monotonic()
 
     def close(self) -> None:
         if self.prober is not None:
@@ -206,6 +207,7 @@ class JobRunner:
 
     def watch(self) -> None:
         """Called on every poll of the job's loop, in every phase of the job."""
+        self._loop_beat = time.monotonic()
         self._pull_identities()
         now = time.monotonic()
         if now - self._last_node_check >= self.check_seconds:
@@ -285,7 +287,10 @@ class JobRunner:
             asked_at, health = self.prober.health.get(client.connection_id, (None, HEALTHY))
             if asked_at is not None and not health.down:
                 self.tracker.seen(client.client_id, asked_at)
-        self.tracker.server_alive()
+        # A round loop stuck inside Flower (its pull retries for hours when the SuperLink's state
+        # is locked) stops the job's heartbeat, so the web app fails the job with a reason.
+        if time.monotonic() - self._loop_beat <= self.round_timeout:
+            self.tracker.server_alive()
         self.tracker.flush_if_due()
 
     def _heartbeats(self) -> None:
