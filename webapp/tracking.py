@@ -369,6 +369,8 @@ class ClientTracker:
         if not self._pending:
             return False
         pending, self._pending = self._pending, _Pending()
+        if not settings.CLIENT_TRACKING_ENABLED:
+            return False
         try:
             self._write(pending)
         except DatabaseError:
