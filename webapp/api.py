@@ -63,7 +63,12 @@ def owned_job(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> JsonResponse:
-        job = TrainingJob.objects.filter(pk=job_id, owner=request.user).first()
+        # clients_config (one entry per client) is not shown by any endpoint: not parsed.
+        job = (
+            TrainingJob.objects.filter(pk=job_id, owner=request.user)
+            .defer("clients_config")
+            .first()
+        )
         if job is None:
             return json_error("job not found", 404)
         return view(request, job, *args, **kwargs)
