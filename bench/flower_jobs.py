@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -79,6 +80,28 @@ def write_sites(base: Path, superlink: str, count: int, rows: int = 120) -> list
     return sites
 
 
+class BenchStack(LocalStack):
+    """The demo's LocalStack, but the SuperLink keeps its state in memory (Flower's default).
+
+    With the demo's state file, 20 SuperNodes on this loaded 2-core machine made the SuperLink
+    answer "database is locked" to a reply's object push; the ServerApp then waits in Flower's
+    pull_messages for an object that never comes. BENCH_SUPERLINK_STATE=file shows it.
+    """
+
+    def _start(self, name: str, address: str, argv: list[str], env: dict[str, str]):
+        if name == "superlink" and os.environ.get("BENCH_SUPERLINK_STATE") != "file":
+            at = argv.index("--database")
+            argv = argv[:at] + argv[at + 2 :]
+        return super()._start(name, address, argv, env)
+
+    def stop(self, grace: float = 10) -> None:
+        # All at once: one by one, 20 sites' grace periods add up to minutes.
+        for service in self.services:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.process.pid, signal.SIGTERM)
+        super().stop(grace)
+
+
 class Federation:
     """A LocalStack with `count` sites whose connections belong to one benchmark user."""
 
@@ -91,7 +114,7 @@ class Federation:
             key: os.environ[key]
             for key in ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DATABASE_URL", "FEDTRACK_VAR_DIR")
         }
-        self.stack = LocalStack(
+        self.stack = BenchStack(
             self.state,
             env={
                 **env,

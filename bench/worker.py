@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -40,6 +41,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    # A plain SIGTERM would skip the `finally`s that stop the benchmark's servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     module_name, _, func = BENCHMARKS[args.name].partition(":")
     work_dir = None
     try:
