@@ -8,6 +8,9 @@ row, derive statuses, serialise JSON), so plain sync workers, one or two per cor
 import multiprocessing
 import os
 
+# Sync workers serve one request at a time: one persistent DB connection each.
+os.environ.setdefault("DB_CONN_MAX_AGE", "60")
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"

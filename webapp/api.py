@@ -7,9 +7,12 @@ connection is a 404, the same as one that does not exist.
 import functools
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 from webapp import jobs, tracking
 from webapp.auth import api_login_required, api_methods, json_error
@@ -63,10 +66,11 @@ def owned_job(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> JsonResponse:
-        # clients_config (one entry per client) is not shown by any endpoint: not parsed.
+        # The per-client JSON is parsed only when a view reads it (one more query then):
+        # clients_config is shown by no endpoint, clients_status often comes from the cache.
         job = (
             TrainingJob.objects.filter(pk=job_id, owner=request.user)
-            .defer("clients_config")
+            .defer("clients_config", "clients_status")
             .first()
         )
         if job is None:
@@ -98,8 +102,23 @@ def job_json(job: TrainingJob) -> dict[str, Any]:
 @api_methods("GET")
 @api_login_required
 @owned_job
-def get_clients_data(request: HttpRequest, job: TrainingJob) -> JsonResponse:
-    rows = tracking.client_rows(job)
+def get_clients_data(request: HttpRequest, job: TrainingJob) -> HttpResponse:
+    # Every poller of a job gets the same snapshot: each web process renders it once per
+    # tracking write and second (derived statuses are at most that old), not per request.
+    now = timezone.now()
+    key = (
+        f"clients-data:{job.pk}:{job.created_at.timestamp()}:{job.tracking_version}:"
+        f"{job.status}:{int(now.timestamp())}"
+    )
+    body = cache.get(key)
+    if body is None:
+        body = _clients_data(job, now).content
+        cache.set(key, body, 5)
+    return HttpResponse(body, content_type="application/json")
+
+
+def _clients_data(job: TrainingJob, now: datetime) -> JsonResponse:
+    rows = tracking.client_rows(job, now)
     return JsonResponse(
         {
             "success": True,

@@ -6,6 +6,7 @@ adds a query per client (an N+1) or per request shows up here, not in production
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from webapp import tracking
 from webapp.tests.factories import make_job
@@ -41,8 +42,8 @@ def poller(owner_token) -> Client:
 
 ENDPOINTS = [
     # (path under /api/jobs/<id>/, queries: token, job, then the endpoint's own)
-    ("clients/", 2),
-    ("clients/{client_id}/performance/", 3),
+    ("clients/", 3),  # + the clients' snapshot
+    ("clients/{client_id}/performance/", 4),  # + the snapshot, the client's history
     ("", 2),
 ]
 
@@ -62,3 +63,36 @@ def test_it_answers_dashboard_endpoints_in_a_fixed_number_of_queries(
     assert response.status_code == 200, response.content
     if path == "clients/":
         assert len(response.json()["clients"]) == clients
+
+
+def test_it_serves_repeated_polls_of_a_snapshot_without_reading_it_again(
+    owner, poller, django_assert_num_queries, monkeypatch
+):
+    job = job_with_history(owner, 200)
+    url = f"/api/jobs/{job.pk}/clients/"
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    first = poller.get(url)
+
+    with django_assert_num_queries(2):  # token, job: the snapshot is already rendered
+        again = poller.get(url)
+
+    assert again.status_code == 200
+    assert again.content == first.content
+
+
+def test_it_shows_a_tracking_write_on_the_next_poll(owner, poller, monkeypatch):
+    job = job_with_history(owner, 3)
+    url = f"/api/jobs/{job.pk}/clients/"
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    client_id = next(iter(job.clients_status))
+    poller.get(url)
+
+    tracker = tracking.ClientTracker(job.pk)
+    tracker.failed(client_id, 2, "site crashed")
+    tracker.flush()
+
+    rows = {row["id"]: row for row in poller.get(url).json()["clients"]}
+    assert rows[client_id]["status"] == "error"
+    assert rows[client_id]["status_reason"] == "site crashed"
