@@ -95,6 +95,7 @@ def main() -> None:
                 figures.extend(run_one(name, db, args.quick, log_dir))
     print()
     print(table(figures))
+    print("\nload average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
