@@ -40,7 +40,7 @@ test-postgres: install
 	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest
 
 # Benchmarks (bench/): `make bench`, `make bench QUICK=1` (minutes), `make bench ONLY=tracker,api`,
-# `make bench DB=sqlite`. Results: bench/results/latest.json. PostgreSQL: its own database.
+# `make bench DB=sqlite`, MERGE=1 (replace only those lines of the last results). Results: bench/results/latest.json. PostgreSQL: its own database.
 BENCH_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/fedtrack_bench
 export BENCH_POSTGRES_URL
 
@@ -49,7 +49,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 bench: install $(VENV)/.bench-installed
-	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(DB),--db $(DB))
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(DB),--db $(DB)) $(if $(MERGE),--merge)
 
 clean:
 	rm -rf $(VENV) node_modules var

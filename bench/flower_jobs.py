@@ -310,7 +310,7 @@ def overhead(db: str, quick: bool) -> list[Figure]:
     ]
     return [
         Figure(
-            "flower",
+            "flower-overhead",
             f"job wall time, tracking on ÷ off (3 sites, {rounds} rounds, {pairs} alternating "
             "pairs)",
             f"medians {wall_on:.1f} s ÷ {wall_off:.1f} s = {ratio:.3f} "
@@ -321,7 +321,7 @@ def overhead(db: str, quick: bool) -> list[Figure]:
             {**runs, "pair_ratios": pair_ratios},
         ),
         Figure(
-            "flower",
+            "flower-overhead",
             "reply → visible in the API, real 3-site job (tracking on)",
             f"p50 {median([r['visible_p50_s'] for r in runs['on']]) * 1000:.0f} ms, "
             f"p95 {max(r['visible_p95_s'] for r in runs['on']) * 1000:.0f} ms",
@@ -341,7 +341,7 @@ def big_model(db: str, quick: bool) -> list[Figure]:
         big = run_job(federation, f"{model_mb:.0f} MB model", rounds, hidden=BIG_HIDDEN_SIZE)
     return [
         Figure(
-            "flower",
+            "flower-bigmodel",
             f"job with a {model_mb:.0f} MB model (random weights), 3 sites, {rounds} round(s)",
             f"completed in {big['wall_s']:.0f} s (small model: {small['wall_s']:.0f} s); "
             f"reply → visible p50 {big['visible_p50_s'] * 1000:.0f} ms vs "
@@ -361,7 +361,7 @@ def twenty_sites(db: str, quick: bool) -> list[Figure]:
     tracked = result["clients_completed"] == 20 and result["history_rows"] == 20 * rounds
     return [
         Figure(
-            "flower",
+            "flower-20sites",
             f"real job on 20 SuperNodes ({rounds} round(s))",
             f"completed in {result['wall_s']:.0f} s, {result['clients_completed']}/20 clients "
             f"completed, {result['history_rows']} history rows; peak RSS "

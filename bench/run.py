@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help=f"comma list of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only these benchmarks' lines in --out"
+    )
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n] or (
         QUICK_DEFAULT if args.quick else QUICK_DEFAULT + FLOWER
@@ -93,6 +96,12 @@ def main() -> None:
         for name in names:
             for db in dbs if name in BOTH_DBS else dbs[:1]:
                 figures.extend(run_one(name, db, args.quick, log_dir))
+    if args.merge and args.out.exists():
+        kept = [
+            f for f in json.loads(args.out.read_text())["figures"] if f["benchmark"] not in names
+        ]
+        order = list(BENCHMARKS)
+        figures = sorted(kept + figures, key=lambda f: order.index(f["benchmark"]))
     print()
     print(table(figures))
     print("\nload average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
