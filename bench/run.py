@@ -3,6 +3,7 @@
 python -m bench                      # everything (the Flower ones take a while)
 python -m bench --quick              # smaller sizes, no real-Flower benchmarks: minutes
 python -m bench --only tracker,api   # a subset (names below); --db sqlite,postgres
+python -m bench --markdown           # the last results as a Markdown table
 """
 
 import argparse
@@ -72,6 +73,17 @@ def table(figures: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown(figures: list[dict]) -> str:
+    """The results as a Markdown table (for the README's Performance section)."""
+    verdict = {True: "✅", False: "❌", None: "—"}
+    lines = ["| Benchmark | DB | Figure | Measured | Target | |", "|---|---|---|---|---|---|"]
+    for f in figures:
+        cells = [f["benchmark"], f["db"], f["figure"], f["measured"], f["target"]]
+        cells = [c.replace("|", "\\|") for c in cells]
+        lines.append("| " + " | ".join(cells) + f" | {verdict[f['passed']]} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes; skips Flower runs")
@@ -81,7 +93,13 @@ def main() -> None:
     parser.add_argument(
         "--merge", action="store_true", help="replace only these benchmarks' lines in --out"
     )
+    parser.add_argument(
+        "--markdown", action="store_true", help="print --out as a Markdown table; run nothing"
+    )
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())["figures"]))
+        return
     names = [n for n in args.only.split(",") if n] or (
         QUICK_DEFAULT if args.quick else QUICK_DEFAULT + FLOWER
     )
