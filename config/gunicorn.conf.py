@@ -20,5 +20,9 @@ max_requests_jitter = max_requests // 10
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# e.g. '%(s)s %(D)s' (status, microseconds): `make bench` reads the server's own timings.
+access_log_format = os.environ.get(
+    "GUNICORN_ACCESS_LOG_FORMAT", '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+)
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "warning")
