@@ -103,7 +103,8 @@ def train_reply(msg: Message, context: Context) -> Message:
     train_seconds = time.monotonic() - started
     test_loss, test_accuracy = evaluate(model, X_test, y_test)
 
-    sleep = float(context.run_config.get("train-sleep", 0.0))
+    # Per message (the server may slow one site only), else the run's setting.
+    sleep = float(config.get("train-sleep", context.run_config.get("train-sleep", 0.0)))
     if sleep > 0:
         time.sleep(sleep)  # lets failure tests catch a client mid-round
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FEDTRACK_VAR_DIR", str(BASE_DIR / "var")))
@@ -134,6 +134,20 @@ JOB_NODE_WAIT_TIMEOUT = env_int("JOB_NODE_WAIT_TIMEOUT", 120, minimum=1)
 JOB_ROUND_TIMEOUT = env_int("JOB_ROUND_TIMEOUT", 600, minimum=1)
 # Timeout of calls from the web app to a site's client API.
 SITE_API_TIMEOUT = env_int("SITE_API_TIMEOUT", 5, minimum=1)
+
+# Liveness (issue 4). A client still training after CLIENT_SLOW_FACTOR x the median reply time
+# of its round's other clients is `slow`; CLIENT_SLOW_AFTER (seconds, 0 = off) is the seed's
+# absolute rule. The ServerApp asks every site's client API for its SuperNode's health every
+# few seconds: Flower's own heartbeat comes only every 30 s, too slow to catch a dead site fast.
+CLIENT_SLOW_FACTOR = env_float("CLIENT_SLOW_FACTOR", 2.0, minimum=1.0)
+CLIENT_SLOW_AFTER = env_float("CLIENT_SLOW_AFTER", 0.0, minimum=0.0)
+SITE_HEALTH_PROBES = env_bool("SITE_HEALTH_PROBES", True)
+# A running job whose ServerApp has written nothing for this long has lost its ServerApp.
+JOB_SERVER_TIMEOUT = env_int("JOB_SERVER_TIMEOUT", 60, minimum=10)
+# Called (POST, JSON) when a client goes offline or a job risks falling under min_clients;
+# a job's own alert_webhook_url takes precedence.
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_TIMEOUT = env_int("ALERT_WEBHOOK_TIMEOUT", 5, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -103,6 +103,7 @@ def job_json(job: TrainingJob) -> dict[str, Any]:
 @api_login_required
 @owned_job
 def get_clients_data(request: HttpRequest, job: TrainingJob) -> HttpResponse:
+    jobs.reconcile_with_flower(job)  # the dashboard's poll: a dead run must not look alive
     # Every poller of a job gets the same snapshot: each web process renders it once per
     # tracking write and second (derived statuses are at most that old), not per request.
     now = timezone.now()
@@ -220,7 +221,14 @@ def _parse_job_request(data: dict[str, Any]) -> jobs.JobRequest:
         local_epochs=_int(data, "local_epochs", 1),
         learning_rate=_float(data, "learning_rate", 0.01),
         min_clients=_int(data, "min_clients", len(selections) or 1),
+        alert_webhook_url=_optional_str(data, "alert_webhook_url", 500),
     )
+
+
+def _optional_str(data: dict, key: str, max_length: int) -> str:
+    if data.get(key) in (None, ""):
+        return ""
+    return _str(data, key, max_length)
 
 
 @api_methods("GET", "POST")

@@ -8,7 +8,10 @@ job that has already ended.
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
@@ -40,6 +43,7 @@ class JobRequest:
     local_epochs: int
     learning_rate: float
     min_clients: int
+    alert_webhook_url: str = ""
 
 
 def _check_ranges(req: JobRequest) -> None:
@@ -59,6 +63,13 @@ def _check_ranges(req: JobRequest) -> None:
         raise JobValidationError(f"local_epochs: must be between 1 and {MAX_LOCAL_EPOCHS}")
     if not 0 < req.learning_rate <= 10:
         raise JobValidationError("learning_rate: must be greater than 0 and at most 10")
+    if req.alert_webhook_url:
+        try:
+            URLValidator(schemes=["http", "https"])(req.alert_webhook_url)
+        except ValidationError:
+            raise JobValidationError("alert_webhook_url: must be an http(s) URL") from None
+        if len(req.alert_webhook_url) > 500:
+            raise JobValidationError("alert_webhook_url: at most 500 characters")
     if not 1 <= req.min_clients <= len(req.selections):
         raise JobValidationError(
             f"min_clients: must be between 1 and the number of selected datasets "
@@ -96,8 +107,11 @@ def _agree_on_schema(chosen: list[tuple[Connection, dict]]) -> dict:
     }
 
 
-def create_job(*, owner, request: JobRequest) -> TrainingJob:
-    """Validate a job against the owner's sites, store it with its clients, submit it.
+def create_job(
+    *, owner, request: JobRequest, run_config: dict[str, int | float | str] | None = None
+) -> TrainingJob:
+    """Validate a job against the owner's sites, store it with its clients, submit it
+    (`run_config`: extra Flower run config, e.g. `train-sleep` for failure tests).
 
     Raises JobValidationError for anything the user must fix. A SuperLink that cannot be
     reached does not raise: the job is stored with status `error` and the reason.
@@ -147,14 +161,15 @@ def create_job(*, owner, request: JobRequest) -> TrainingJob:
         model_config=model_config,
         clients_config=clients_config,
         clients_status=clients_status,
+        alert_webhook_url=request.alert_webhook_url,
     )
-    submit_job(job)
+    submit_job(job, run_config)
     return job
 
 
-def submit_job(job: TrainingJob) -> None:
+def submit_job(job: TrainingJob, run_config: dict[str, int | float | str] | None = None) -> None:
     try:
-        run_id = flower.submit_run(job.pk)
+        run_id = flower.submit_run(job.pk, run_config)
     except flower.FlowerError as exc:
         logger.warning("job %s not submitted: %s", job.pk, exc)
         finish_job(job.pk, Status.ERROR, str(exc))
@@ -167,7 +182,7 @@ def submit_job(job: TrainingJob) -> None:
 def mark_running(job_id: int) -> bool:
     return bool(
         TrainingJob.objects.filter(pk=job_id, status=Status.PENDING).update(
-            status=Status.RUNNING, started_at=timezone.now()
+            status=Status.RUNNING, started_at=timezone.now(), server_seen_at=timezone.now()
         )
     )
 
@@ -224,11 +239,12 @@ def stop_job(job: TrainingJob) -> None:
     job.refresh_from_db()
 
 
-RECONCILE_EVERY_SECONDS = 15
+RECONCILE_EVERY_SECONDS = 10
 
 
 def reconcile_with_flower(job: TrainingJob) -> None:
-    """A job whose Flower run has ended cannot stay active (a crashed ServerApp, a restart).
+    """A job whose Flower run has ended, or whose ServerApp went silent, cannot stay active
+    (a crashed or killed ServerApp, a stopped run, a restarted SuperLink).
 
     Pollers call this often; the SuperLink is asked at most every RECONCILE_EVERY_SECONDS
     per job and process.
@@ -237,17 +253,33 @@ def reconcile_with_flower(job: TrainingJob) -> None:
         return
     if not cache.add(f"reconcile-job-{job.pk}", True, RECONCILE_EVERY_SECONDS):
         return
-    try:
-        run = flower.run_status(int(job.flower_run_id))
-    except flower.FlowerError:
-        return  # an unreachable SuperLink says nothing about the run
-    if run is None:
-        reason = "the Flower SuperLink no longer knows this run (was it restarted?)"
-    elif run.finished:
-        reason = f"the Flower run ended ({run.sub_status or 'unknown'}) before the job did"
-        if run.details:
-            reason += f": {run.details}"
-    else:
+    reason = _run_problem(job)
+    if reason is None:
         return
     end_job_early(job.pk, Status.FAILED, reason, job.current_round)
     job.refresh_from_db()
+
+
+def _run_problem(job: TrainingJob) -> str | None:
+    silent = None
+    if job.status == Status.RUNNING and job.server_seen_at is not None:
+        silent = (timezone.now() - job.server_seen_at).total_seconds()
+        if silent <= settings.JOB_SERVER_TIMEOUT:
+            silent = None
+    try:
+        run = flower.run_status(int(job.flower_run_id))
+    except flower.FlowerError as exc:
+        if silent is None:
+            return None  # an unreachable SuperLink alone says nothing about the run
+        return f"the job's ServerApp has been silent for {silent:.0f} s and {exc}"
+    if run is None:
+        return "the Flower SuperLink no longer knows this run (was it restarted?)"
+    if run.finished:
+        reason = f"the Flower run ended ({run.sub_status or 'unknown'}) before the job did"
+        return f"{reason}: {run.details}" if run.details else reason
+    if silent is not None:
+        return (
+            f"the job's ServerApp has written nothing for {silent:.0f} s "
+            f"(JOB_SERVER_TIMEOUT={settings.JOB_SERVER_TIMEOUT} s): it crashed or was killed"
+        )
+    return None

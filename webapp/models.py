@@ -71,6 +71,10 @@ class TrainingJob(models.Model):
     # Flower run ids are unsigned 64-bit: too large for a signed BIGINT, so kept as text.
     flower_run_id = models.CharField(max_length=20, blank=True)
     model_file = models.CharField(max_length=500, blank=True)
+    # Optional alert hook: POSTed when a client goes offline or the job nears min_clients.
+    alert_webhook_url = models.URLField(blank=True, max_length=500)
+    # Written by the job's ServerApp with every flush: when it stops moving, the ServerApp is gone.
+    server_seen_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -11,16 +11,22 @@ arrives, with a deadline per round so a dead site never blocks the job.
 """
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 from django.conf import settings
+from django.utils import timezone
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.common.constant import HEARTBEAT_PATIENCE
+from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
 from flwr.serverapp import Grid, ServerApp
 
 from clients.task import build_model
-from webapp import jobs, tracking
+from webapp import alerts, jobs, sites, tracking
 from webapp.models import Connection, TrainingJob
 from webapp.server_fn.strategies import (
     ClientSlot,
@@ -35,6 +41,7 @@ app = ServerApp()
 POLL_SECONDS = 0.25
 NODE_CHECK_SECONDS = 5.0
 IDENTIFY_GROUP = "identify"
+HEALTHY = sites.Health()
 
 
 class JobFailed(Exception):
@@ -48,7 +55,6 @@ def main(grid: Grid, context: Context) -> None:
 
 def start_flower_server(grid: Grid, context: Context) -> None:
     job_id = int(context.run_config.get("job-id", 0))
-    train_sleep = float(context.run_config.get("train-sleep", 0.0))
     job = TrainingJob.objects.filter(pk=job_id).first()
     if job is None:
         logger.error("run %s names job %s, which does not exist", grid.run.run_id, job_id)
@@ -57,7 +63,13 @@ def start_flower_server(grid: Grid, context: Context) -> None:
         logger.warning("job %s is %s; not running it", job_id, job.status)
         return
     tracker = tracking.ClientTracker(job_id)
-    runner = JobRunner(grid, job, tracker, train_sleep=train_sleep)
+    runner = JobRunner(
+        grid,
+        job,
+        tracker,
+        train_sleep=float(context.run_config.get("train-sleep", 0.0)),
+        train_sleep_site=str(context.run_config.get("train-sleep-site", "")),
+    )
     try:
         runner.run()
     except Exception as exc:  # the job must end with a reason, whatever went wrong
@@ -73,10 +85,40 @@ def start_flower_server(grid: Grid, context: Context) -> None:
             tracker=tracker,
         )
         return
+    finally:
+        runner.close()
     tracker.finish_clients(tracking.COMPLETED, runner.server_round)
     tracker.job(current_round=runner.server_round, model_file=str(runner.model_file or ""))
     tracker.flush()
     jobs.finish_job(job_id, TrainingJob.Status.COMPLETED)
+
+
+class SiteProber:
+    """Asks each site of the job for its health every few seconds, in the background, so a
+    slow site API never delays recording a reply."""
+
+    def __init__(self, connections: list[Connection], interval: float) -> None:
+        self.connections = connections
+        self.interval = interval
+        # connection id -> (when asked, its health); absent until first asked.
+        self.health: dict[int, tuple[datetime, sites.Health]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="site-prober")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        with ThreadPoolExecutor(max_workers=min(8, len(self.connections) or 1)) as pool:
+            while not self._stop.is_set():
+                asked_at = timezone.now()  # the site was alive no later than this
+                results = pool.map(sites.site_health, self.connections)
+                for connection, health in zip(self.connections, results, strict=True):
+                    self.health[connection.pk] = (asked_at, health)
+                self._stop.wait(self.interval)
 
 
 class JobRunner:
@@ -87,6 +129,7 @@ class JobRunner:
         tracker: tracking.ClientTracker,
         *,
         train_sleep: float = 0.0,
+        train_sleep_site: str = "",
         node_wait_timeout: float | None = None,
         round_timeout: float | None = None,
     ) -> None:
@@ -112,6 +155,9 @@ class JobRunner:
             for client_id, c in job.clients_config.items()
             if c["connection_id"] in connections
         }
+        self._by_site_key: dict[str, list[ClientSlot]] = {}
+        for client in self.clients.values():
+            self._by_site_key.setdefault(client.site_key, []).append(client)
         self.strategy = FedAvgModelStrategy(
             local_epochs=job.local_epochs,
             learning_rate=job.learning_rate,
@@ -119,69 +165,215 @@ class JobRunner:
             classes=cfg["classes"],
             hidden_size=cfg["hidden_size"],
             train_sleep=train_sleep,
+            train_sleep_site=train_sleep_site,
         )
-        self._last_node_check = 0.0
+        self.prober = (
+            SiteProber(list(connections.values()), NODE_CHECK_SECONDS)
+            if settings.SITE_HEALTH_PROBES
+            else None
+        )
+        self.webhook = alerts.webhook_url(job.alert_webhook_url)
+        self.online: dict[int, NodeInfo] = {}
+        self.pushed: dict[str, Pushed] = {}  # this round's messages still awaiting a reply
+        self._asked: dict[str, int] = {}  # identify message id -> node id
+        self._asked_nodes: set[int] = set()
+        self._last_node_check = float("-inf")
+        self._alerted_alive: int | None = None
+        self._lost_at: dict[str, datetime] = {}
 
-    # --- identifying the job's nodes ---------------------------------------------------
+    def close(self) -> None:
+        if self.prober is not None:
+            self.prober.stop()
 
-    def identify_nodes(self) -> None:
-        """Ask online nodes which site they are, until every site of the job has answered."""
-        by_key: dict[str, list[ClientSlot]] = {}
-        for client in self.clients.values():
-            by_key.setdefault(client.site_key, []).append(client)
-        asked: dict[str, int] = {}  # message id -> node id
-        pending: set[str] = set()
-        deadline = time.monotonic() + self.node_wait_timeout
-        query = RecordDict({"config": ConfigRecord({"action": "identify"})})
-        while any(c.node_id is None for c in self.clients.values()):
-            if time.monotonic() > deadline:
-                break
-            new_nodes = set(self.grid.get_node_ids()) - set(asked.values())
-            if new_nodes:
-                messages = [
-                    Message(
-                        content=query,
-                        dst_node_id=node_id,
-                        message_type=MessageType.QUERY,
-                        group_id=IDENTIFY_GROUP,
-                    )
-                    for node_id in new_nodes
-                ]
-                ids = list(self.grid.push_messages(messages))
-                asked.update(zip(ids, new_nodes, strict=True))
-                pending.update(ids)
-            for reply in self.grid.pull_messages(list(pending)) if pending else []:
-                pending.discard(reply.metadata.reply_to_message_id)
-                self._identify(reply, asked.get(reply.metadata.reply_to_message_id), by_key)
-            self.tracker.flush_if_due()
-            time.sleep(POLL_SECONDS)
-        missing = [c for c in self.clients.values() if c.node_id is None]
-        for client in missing:
-            self.tracker.failed(
-                client.client_id,
-                0,
-                f"site {client.site_name} did not connect: no Flower node identified itself "
-                f"as this site within {self.node_wait_timeout:.0f} s (is its SuperNode running?)",
-            )
-        self.tracker.flush()
+    # --- watching nodes: identity, heartbeats, rejoin -------------------------------------
 
-    def _identify(
-        self, reply: Message, node_id: int | None, by_key: dict[str, list[ClientSlot]]
-    ) -> None:
-        if reply.has_error() or node_id is None:
+    def watch(self) -> None:
+        """Called on every poll of the job's loop, in every phase of the job."""
+        self._pull_identities()
+        now = time.monotonic()
+        if now - self._last_node_check >= NODE_CHECK_SECONDS:
+            self._last_node_check = now
+            self.online = {node.node_id: node for node in self.grid.get_nodes()}
+            self._ask_new_nodes()
+            self._heartbeats()
+            self.tracker.server_alive()
+        self.tracker.flush_if_due()
+
+    def _ask_new_nodes(self) -> None:
+        """Every node that comes online is asked once which site it is: a site whose SuperNode
+        restarted comes back as a new node and rejoins its clients at the next round."""
+        new_nodes = set(self.online) - self._asked_nodes
+        if not new_nodes:
             return
+        query = RecordDict({"config": ConfigRecord({"action": "identify"})})
+        messages = [
+            Message(
+                content=query,
+                dst_node_id=node_id,
+                message_type=MessageType.QUERY,
+                group_id=IDENTIFY_GROUP,
+            )
+            for node_id in new_nodes
+        ]
+        ids = list(self.grid.push_messages(messages))
+        self._asked.update(zip(ids, new_nodes, strict=True))
+        self._asked_nodes |= new_nodes
+
+    def _pull_identities(self) -> None:
+        if not self._asked:
+            return
+        for reply in self.grid.pull_messages(list(self._asked)):
+            node_id = self._asked.pop(reply.metadata.reply_to_message_id, None)
+            if node_id is not None and not reply.has_error():
+                self._identify(reply, node_id)
+
+    def _identify(self, reply: Message, node_id: int) -> None:
         if reply.metadata.src_node_id != node_id:
             return
         site = reply.content.config_records.get("site")
         site_key = site.get("site-key") if site is not None else None
-        for client in by_key.get(site_key, []):
+        for client in self._by_site_key.get(site_key, []):
+            old = client.node_id
+            if old == node_id:
+                continue
+            client.node_id = node_id
+            self._lost_at.pop(client.client_id, None)
+            if old is None:
+                self.tracker.connected(client.client_id, node_id, self.server_round)
+                continue
+            # The site's SuperNode restarted: whatever its old node was doing is lost.
+            self._drop_pushed(client.client_id)
+            if self.tracker.statuses.get(client.client_id) != tracking.OFFLINE:
+                self.tracker.lost(
+                    client.client_id,
+                    self.server_round,
+                    f"node {old} was replaced by node {node_id}: the site's SuperNode restarted",
+                )
+            self.tracker.connected(
+                client.client_id,
+                node_id,
+                self.server_round,
+                f"site {client.site_name} rejoined as node {node_id} (was node {old}); "
+                "it trains again from the next round",
+            )
+
+    def _heartbeats(self) -> None:
+        """`last_seen` from the site's health (every few seconds) and Flower's heartbeats;
+        a client whose node left the SuperLink, or whose site has been silent longer than
+        CLIENT_TIMEOUT_THRESHOLD, is lost for this round."""
+        wall = timezone.now()
+        threshold = settings.CLIENT_TIMEOUT_THRESHOLD
+        for client in self.clients.values():
+            status = self.tracker.statuses.get(client.client_id)
+            if client.node_id is None or status in tracking.TERMINAL_STATUSES:
+                continue
+            asked_at, health = (
+                self.prober.health.get(client.connection_id, (wall, HEALTHY))
+                if self.prober
+                else (wall, HEALTHY)
+            )
+            problem = health.problem
+            self.tracker.site_problem(client.client_id, problem)
+            node = self.online.get(client.node_id)
+            if node is None:
+                if status != tracking.OFFLINE:
+                    self._lose(
+                        client,
+                        f"node {client.node_id} left the Flower SuperLink (missed heartbeats)"
+                        + (f"; {problem}" if problem else ""),
+                    )
+                continue
+            # Flower's own last heartbeat from the node.
+            heartbeat = datetime.fromtimestamp(
+                node.online_until - HEARTBEAT_PATIENCE * node.heartbeat_interval, UTC
+            )
+            if not health.down:  # healthy, or no answer in time: Flower's node list decides
+                self.tracker.seen(client.client_id, asked_at)
+                lost_at = self._lost_at.get(client.client_id)
+                if status == tracking.OFFLINE and lost_at and heartbeat > lost_at:
+                    # A partition healed: the same node heartbeats again after it was lost.
+                    del self._lost_at[client.client_id]
+                    self.tracker.connected(
+                        client.client_id,
+                        client.node_id,
+                        self.server_round,
+                        f"node {client.node_id} is reachable again",
+                    )
+                continue
+            # The site is known down: only Flower's own heartbeat still counts.
+            self.tracker.seen(client.client_id, heartbeat)
+            last_seen = self.tracker.last_seen(client.client_id) or wall
+            silent = (wall - last_seen).total_seconds()
+            if silent > threshold and status != tracking.OFFLINE:
+                self._lose(client, f"{problem}; no heartbeat or reply for {silent:.0f} s")
+
+    def _lose(self, client: ClientSlot, reason: str) -> None:
+        self._lost_at[client.client_id] = timezone.now()
+        self._drop_pushed(client.client_id)
+        self.tracker.lost(client.client_id, self.server_round, reason)
+        alerts.send(
+            self.webhook,
+            alerts.CLIENT_OFFLINE,
+            self.job.pk,
+            self.job.name,
+            client_id=client.client_id,
+            site=client.site_name,
+            round=self.server_round,
+            reason=reason,
+        )
+        alive = len(self._usable())
+        if alive <= self.job.min_clients and alive != self._alerted_alive:
+            self._alerted_alive = alive
+            alerts.send(
+                self.webhook,
+                alerts.BELOW_MIN_CLIENTS_RISK,
+                self.job.pk,
+                self.job.name,
+                alive_clients=alive,
+                min_clients=self.job.min_clients,
+                round=self.server_round,
+            )
+
+    def _drop_pushed(self, client_id: str) -> None:
+        for message_id, sent in list(self.pushed.items()):
+            if sent.client_id == client_id:
+                del self.pushed[message_id]
+
+    def _usable(self) -> list[ClientSlot]:
+        return [
+            c
+            for c in self.clients.values()
+            if c.node_id is not None
+            and c.node_id in self.online
+            and self.tracker.statuses.get(c.client_id) not in (tracking.ERROR, tracking.OFFLINE)
+        ]
+
+    # --- identifying the job's nodes ---------------------------------------------------
+
+    def identify_nodes(self) -> None:
+        """Wait until every site of the job has a node, or the node wait timeout."""
+        deadline = time.monotonic() + self.node_wait_timeout
+        while any(c.node_id is None for c in self.clients.values()):
+            if time.monotonic() > deadline:
+                break
+            self.watch()
+            time.sleep(POLL_SECONDS)
+        for client in self.clients.values():
             if client.node_id is None:
-                client.node_id = node_id
-                self.tracker.connected(client.client_id, node_id)
+                self.tracker.failed(
+                    client.client_id,
+                    0,
+                    f"site {client.site_name} did not connect: no Flower node identified "
+                    f"itself as this site within {self.node_wait_timeout:.0f} s "
+                    "(is its SuperNode running?)",
+                )
+        self.tracker.flush()
 
     # --- rounds ------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.prober is not None:
+            self.prober.start()
         self.identify_nodes()
         torch.manual_seed(self.job.pk)
         cfg = self.job.model_config
@@ -189,12 +381,9 @@ class JobRunner:
         arrays = ArrayRecord(model.state_dict())
         for server_round in range(1, self.job.total_rounds + 1):
             self.server_round = server_round
-            active = [
-                c
-                for c in self.clients.values()
-                if c.node_id is not None
-                and self.tracker.statuses.get(c.client_id) != tracking.ERROR
-            ]
+            self._last_node_check = float("-inf")  # fresh node list for choosing the round
+            self.watch()
+            active = self._usable()
             self._require_clients(len(active), f"before round {server_round}")
             # The job's round is the one in progress, written with the round's first flush.
             self.tracker.job(current_round=server_round)
@@ -211,7 +400,7 @@ class JobRunner:
         if available >= self.job.min_clients:
             return
         failing = [
-            f"{c.site_name}/{c.dataset_name}"
+            f"{c.site_name}/{c.dataset_name} ({self.tracker.statuses.get(c.client_id)})"
             for c in self.clients.values()
             if self.tracker.statuses.get(c.client_id) in (tracking.ERROR, tracking.OFFLINE)
             or c.node_id is None
@@ -229,16 +418,18 @@ class JobRunner:
         outgoing = self.strategy.configure_client_train(server_round, arrays, clients)
         pushed_at = time.monotonic()
         ids = list(self.grid.push_messages([message for _, message in outgoing]))
-        pushed: dict[str, Pushed] = {}
+        self.pushed = {}
         for message_id, (client, _) in zip(ids, outgoing, strict=True):
-            pushed[message_id] = Pushed(client.client_id, client.node_id, server_round, pushed_at)
+            self.pushed[message_id] = Pushed(
+                client.client_id, client.node_id, server_round, pushed_at
+            )
             self.tracker.training(client.client_id, server_round)
         self.tracker.flush()
         good: list[Message] = []
         deadline = pushed_at + self.round_timeout
-        while pushed and time.monotonic() < deadline:
-            for reply in self.grid.pull_messages(list(pushed)):
-                sent = pushed.pop(reply.metadata.reply_to_message_id, None)
+        while self.pushed and time.monotonic() < deadline:
+            for reply in self.grid.pull_messages(list(self.pushed)):
+                sent = self.pushed.pop(reply.metadata.reply_to_message_id, None)
                 if sent is None:
                     continue
                 result = update_client_tracking(
@@ -246,36 +437,17 @@ class JobRunner:
                 )
                 if result is not None:
                     good.append(result)
-            self._check_nodes(pushed, server_round)
-            self.tracker.flush_if_due()
-            if pushed:
+            self.watch()
+            if self.pushed:
                 time.sleep(POLL_SECONDS)
-        for sent in pushed.values():
+        for sent in self.pushed.values():
             self.tracker.failed(
                 sent.client_id,
                 server_round,
                 f"no reply within the round timeout ({self.round_timeout:.0f} s)",
             )
+        self.pushed = {}
         return good
-
-    def _check_nodes(self, pushed: dict[str, Pushed], server_round: int) -> None:
-        """Heartbeats: a client whose node is online is alive; one whose node left is lost."""
-        now = time.monotonic()
-        if now - self._last_node_check < NODE_CHECK_SECONDS:
-            return
-        self._last_node_check = now
-        online = set(self.grid.get_node_ids())
-        for message_id, sent in list(pushed.items()):
-            if sent.node_id in online:
-                self.tracker.seen(sent.client_id)
-            else:
-                pushed.pop(message_id)
-                self.tracker.lost(
-                    sent.client_id,
-                    server_round,
-                    f"node {sent.node_id} left the SuperLink (missed heartbeats) during "
-                    f"round {server_round}",
-                )
 
     def _save_model(self, arrays: ArrayRecord) -> Path:
         cfg = self.job.model_config

@@ -15,6 +15,10 @@ MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 class SiteError(Exception):
     """The site could not be asked, or answered something unusable."""
 
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out  # no answer in time: slow or cut off, not known dead
+
 
 def _get(connection: Connection, path: str) -> dict:
     url = f"http://{connection.ip}:{connection.port}{path}"
@@ -28,7 +32,8 @@ def _get(connection: Connection, path: str) -> dict:
         body = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
     except requests.RequestException as exc:
         raise SiteError(
-            f"site API at {connection.ip}:{connection.port} is unreachable ({type(exc).__name__})"
+            f"site API at {connection.ip}:{connection.port} is unreachable ({type(exc).__name__})",
+            timed_out=isinstance(exc, requests.Timeout),
         ) from exc
     if len(body) > MAX_RESPONSE_BYTES:
         raise SiteError("site API answered more than 5 MB of metadata")
@@ -89,3 +94,22 @@ def site_views(connections: list[Connection]) -> list[SiteView]:
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(connections))) as pool:
         return list(pool.map(_view, connections))
+
+
+@dataclass(frozen=True)
+class Health:
+    problem: str | None = None  # None: the API answers and the SuperNode runs
+    # Known dead (refused, SuperNode stopped), as opposed to an answer that did not come in time.
+    down: bool = False
+
+
+def site_health(connection: Connection) -> Health:
+    """Called by a job's ServerApp every few seconds: a faster sign of a dead site than Flower's
+    heartbeat, which comes every 30 s and drops a node only after two are missed."""
+    try:
+        health = _get(connection, "/health")
+    except SiteError as exc:
+        return Health(f"site {connection.name}: {exc}", down=not exc.timed_out)
+    if health.get("supernode") != "running":
+        return Health(f"site {connection.name}: its SuperNode is not running", down=True)
+    return Health()

@@ -18,8 +18,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -42,8 +42,6 @@ STOPPED = "stopped"
 ACTIVE_STATUSES = frozenset({CONNECTED, TRAINING, SLOW})
 WARNING_STATUSES = frozenset({ERROR, OFFLINE, SLOW})
 TERMINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
-# A straggler is a client still training after this many times the round's median reply time.
-SLOW_FACTOR = 2.0
 
 MAX_REASON_LENGTH = 500
 MAX_SAMPLES = 10**9
@@ -154,32 +152,82 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
 
 
+class Derived(NamedTuple):
+    status: str
+    reason: str | None
+    # For a `slow` client: when its reply is expected (from its own previous round's time).
+    expected_at: datetime | None = None
+
+
+def _seconds_since(value: str | None, now: datetime) -> float | None:
+    moment = _parse_time(value)
+    return None if moment is None else (now - moment).total_seconds()
+
+
 def derive_status(
     entry: Mapping[str, Any],
     now: datetime,
     job_finished: bool,
     round_response_times: list[float] | None = None,
-) -> tuple[str, str | None]:
-    """A client's status as shown to users, with the reason for error/offline/slow."""
+) -> Derived:
+    """A client's status as shown to users, with the reason for error/offline/slow.
+
+    Pure: the same entry and clock give the same answer, whoever asks and whether or not any
+    process of the job is still alive to write. Reasons hold no running clock, so a snapshot
+    stays true until `status_valid_until` (pollers get 304s until then).
+    """
     stored = entry.get("status", PENDING)
     reason = entry.get("status_reason")
-    if stored in TERMINAL_STATUSES or job_finished or stored == PENDING:
-        return stored, reason
-    last_seen = _parse_time(entry.get("last_seen"))
+    if stored in TERMINAL_STATUSES or job_finished or stored in (PENDING, OFFLINE):
+        return Derived(stored, reason)
     threshold = settings.CLIENT_TIMEOUT_THRESHOLD
-    if last_seen is not None and (now - last_seen).total_seconds() > threshold:
-        silent = int((now - last_seen).total_seconds())
-        return OFFLINE, f"no heartbeat or reply for {silent} s (threshold {threshold} s)"
-    if stored == TRAINING and round_response_times:
-        started = _parse_time(entry.get("round_started_at"))
+    silent = _seconds_since(entry.get("last_seen"), now)
+    if silent is not None and silent > threshold:
+        why = f"nothing heard for over {threshold} s"
+        if entry.get("site_problem"):
+            why += f"; {entry['site_problem']}"
+        return Derived(OFFLINE, why)
+    if stored == TRAINING:
+        return _straggler(entry, now, round_response_times) or Derived(stored, reason)
+    return Derived(stored, reason)
+
+
+def _slow_after(entry: Mapping[str, Any], round_response_times: list[float] | None) -> list:
+    """(seconds into the round, reason) pairs after which a training client is `slow`:
+    relative to the round's clients that have replied, or the seed's absolute setting."""
+    rules = []
+    if round_response_times:
         median = statistics.median(round_response_times)
-        if started is not None and (now - started).total_seconds() > SLOW_FACTOR * median:
-            waited = (now - started).total_seconds()
-            return SLOW, (
-                f"training for {waited:.0f} s; the round's other clients replied in "
-                f"{median:.1f} s (median)"
+        factor = settings.CLIENT_SLOW_FACTOR
+        rules.append(
+            (
+                factor * median,
+                f"still training after {factor:g}x the round's median reply time ({median:.1f} s)",
             )
-    return stored, reason
+        )
+    if settings.CLIENT_SLOW_AFTER:
+        after = settings.CLIENT_SLOW_AFTER
+        rules.append((after, f"still training after {after:g} s"))
+    return rules
+
+
+def _straggler(
+    entry: Mapping[str, Any], now: datetime, round_response_times: list[float] | None
+) -> Derived | None:
+    started = _parse_time(entry.get("round_started_at"))
+    if started is None:
+        return None
+    waited = (now - started).total_seconds()
+    late = [why for after, why in _slow_after(entry, round_response_times) if waited > after]
+    if not late:
+        return None
+    why = late[0]
+    previous = entry.get("response_time")  # the client's own last round, if any
+    expected_at = None
+    if previous and previous > waited:
+        expected_at = started + timedelta(seconds=previous)
+        why += f"; its previous round took {previous:.0f} s"
+    return Derived(SLOW, why, expected_at)
 
 
 def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -198,7 +246,7 @@ def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str,
     medians = {rnd: [statistics.median(times)] for rnd, times in replies_by_round.items()}
     rows = []
     for client_id, entry in entries.items():
-        status, reason = derive_status(
+        status, reason, expected_at = derive_status(
             entry, now, finished, medians.get(entry.get("current_round", 0))
         )
         rows.append(
@@ -210,6 +258,7 @@ def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str,
                 "dataset_name": entry.get("dataset_name"),
                 "status": status,
                 "status_reason": reason,
+                "expected_at": expected_at.isoformat() if expected_at else None,
                 "current_round": entry.get("current_round", 0),
                 "accuracy": entry.get("accuracy"),
                 "loss": entry.get("loss"),
@@ -273,6 +322,15 @@ class ClientTracker:
         self.statuses: dict[str, str] = {
             cid: entry.get("status", PENDING) for cid, entry in job.clients_status.items()
         }
+        # Evidence of life only moves forward (a heartbeat can be older than the last reply).
+        self._last_seen: dict[str, datetime] = {
+            cid: moment
+            for cid, entry in job.clients_status.items()
+            if (moment := _parse_time(entry.get("last_seen"))) is not None
+        }
+        self._site_problems: dict[str, str | None] = {
+            cid: entry.get("site_problem") for cid, entry in job.clients_status.items()
+        }
 
     @property
     def client_ids(self) -> list[str]:
@@ -300,15 +358,34 @@ class ClientTracker:
         self.statuses[client_id] = status
 
     def seen(self, client_id: str, at: datetime | None = None) -> None:
-        """The client is alive (a reply or a Flower heartbeat)."""
-        self._set(client_id, last_seen=(at or self._now()).isoformat())
+        """The client is alive at `at` (a reply, its site's health, a Flower heartbeat)."""
+        at = at or self._now()
+        previous = self._last_seen.get(client_id)
+        if previous is not None and at <= previous:
+            return
+        self._last_seen[client_id] = at
+        self._set(client_id, last_seen=at.isoformat())
 
-    def connected(self, client_id: str, node_id: int) -> None:
+    def last_seen(self, client_id: str) -> datetime | None:
+        return self._last_seen.get(client_id)
+
+    def site_problem(self, client_id: str, problem: str | None) -> None:
+        """What the client's site says is wrong (None: healthy); shown with `offline`."""
+        problem = problem[:MAX_REASON_LENGTH] if problem else None
+        if self._site_problems.get(client_id) != problem:
+            self._site_problems[client_id] = problem
+            self._set(client_id, site_problem=problem)
+
+    def connected(
+        self, client_id: str, node_id: int, server_round: int = 0, reason: str = ""
+    ) -> None:
         # As text: node ids are unsigned 64-bit, beyond what a browser's JSON numbers hold.
         self._set(client_id, node_id=str(node_id))
         self.seen(client_id)
-        if self.statuses.get(client_id) in (PENDING, OFFLINE, ERROR, CONNECTED):
-            self._transition(client_id, CONNECTED, 0, f"site answered as node {node_id}")
+        if self.statuses.get(client_id) in (PENDING, OFFLINE, ERROR, CONNECTED, REPORTED):
+            self._transition(
+                client_id, CONNECTED, server_round, reason or f"site answered as node {node_id}"
+            )
 
     def training(self, client_id: str, server_round: int) -> None:
         self._set(
@@ -354,6 +431,10 @@ class ClientTracker:
     def job(self, **values: Any) -> None:
         """Job fields that travel with the same flush (current_round, …)."""
         self._pending.job_fields.update(values)
+
+    def server_alive(self) -> None:
+        """The job's ServerApp is alive: without this heartbeat the web app fails the job."""
+        self.job(server_seen_at=self._now())
 
     def finish_clients(self, status: str, server_round: int, reason: str = "") -> None:
         """At the end of a job every client takes its outcome (completed or stopped), except

@@ -51,6 +51,7 @@ class FedAvgModelStrategy(FedAvg):
         classes: list[str],
         hidden_size: int,
         train_sleep: float = 0.0,
+        train_sleep_site: str = "",
     ) -> None:
         # This job's own loop decides who trains: FedAvg's node sampling is not used.
         super().__init__(min_train_nodes=1, min_evaluate_nodes=0, min_available_nodes=1)
@@ -60,6 +61,8 @@ class FedAvgModelStrategy(FedAvg):
         self.classes = classes
         self.hidden_size = hidden_size
         self.train_sleep = train_sleep
+        # Failure tests make one site a straggler; empty: every site sleeps train_sleep.
+        self.train_sleep_site = train_sleep_site
 
     def configure_client_train(
         self, server_round: int, arrays: ArrayRecord, clients: Iterable[ClientSlot]
@@ -76,7 +79,7 @@ class FedAvgModelStrategy(FedAvg):
                     "feature-names": json.dumps(self.feature_names),
                     "classes": json.dumps(self.classes),
                     "hidden-size": self.hidden_size,
-                    "train-sleep": self.train_sleep,
+                    "train-sleep": self._sleep_for(client),
                 }
             )
             message = Message(
@@ -87,6 +90,11 @@ class FedAvgModelStrategy(FedAvg):
             )
             messages.append((client, message))
         return messages
+
+    def _sleep_for(self, client: ClientSlot) -> float:
+        if self.train_sleep_site and client.site_name != self.train_sleep_site:
+            return 0.0
+        return self.train_sleep
 
 
 def _arrays_match(arrays: ArrayRecord, reference: ArrayRecord) -> str | None:

@@ -1,9 +1,14 @@
 """Shared fixtures: users (owner and outsider), API tokens, a real site API, and — once per
 session — a real federation (SuperLink + three demo sites) for integration tests."""
 
+import contextlib
+import json
+import queue
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -84,11 +89,29 @@ def register(user, sites) -> list[Connection]:
     ]
 
 
-@pytest.fixture(scope="session")
-def federation(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[list]:
-    """A real SuperLink and three real demo sites (client API + SuperNode) on loopback,
-    started once per session. The ServerApps it spawns write to the test database."""
-    state = Path(tmp_path_factory.mktemp("federation"))
+@dataclass
+class Federation:
+    """A running SuperLink and demo sites; `stack` can kill and restart each site."""
+
+    sites: list
+    stack: LocalStack
+    superlink: str
+    services: dict = field(default_factory=dict)  # site name -> its Service
+
+    def __iter__(self):
+        return iter(self.sites)
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def __getitem__(self, index):
+        return self.sites[index]
+
+
+@contextlib.contextmanager
+def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterator[Federation]:
+    """Start a SuperLink and three demo sites on free loopback ports; the ServerApps it
+    spawns write to the test database."""
     superlink_port = free_port()
     superlink = f"127.0.0.1:{superlink_port}"
     sites = write_demo_sites(
@@ -113,16 +136,63 @@ def federation(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
             "FEDTRACK_VAR_DIR": str(state / "var"),
             "JOB_NODE_WAIT_TIMEOUT": "40",
             "JOB_ROUND_TIMEOUT": "120",
+            **(env or {}),
         },
     )
     old_superlink = settings.FLOWER_SUPERLINK
     settings.FLOWER_SUPERLINK = superlink
     try:
         stack.start_superlink(superlink_port)
-        services = [(site, stack.start_site(site)) for site in sites]
-        for site, service in services:
-            stack.wait_for_site(site, service)
-        yield sites
+        federation = Federation(sites, stack, superlink)
+        for site in sites:
+            federation.services[site.name] = stack.start_site(site)
+        for site in sites:
+            stack.wait_for_site(site, federation.services[site.name])
+        yield federation
     finally:
         settings.FLOWER_SUPERLINK = old_superlink
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def federation(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Federation]:
+    """A real federation started once per session, shared by the integration tests that
+    leave it as they found it."""
+    with running_federation(Path(tmp_path_factory.mktemp("federation"))) as federation:
+        yield federation
+
+
+class Receiver:
+    """A webhook receiver on loopback that keeps every JSON body it gets."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[dict] = queue.Queue()
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                received.put(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self, count: int, timeout: float = 10) -> list[dict]:
+        return [self.received.get(timeout=timeout) for _ in range(count)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()

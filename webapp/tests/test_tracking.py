@@ -55,16 +55,16 @@ def test_it_derives_offline_from_a_stale_last_seen(settings):
     settings.CLIENT_TIMEOUT_THRESHOLD = 30
     stale = entry("training", NOW - timedelta(seconds=31))
 
-    status, reason = tracking.derive_status(stale, NOW, job_finished=False)
+    status, reason, _ = tracking.derive_status(stale, NOW, job_finished=False)
 
     assert status == "offline"
-    assert reason == "no heartbeat or reply for 31 s (threshold 30 s)"
+    assert reason == "nothing heard for over 30 s"
 
 
 def test_it_keeps_a_recently_seen_client_as_it_is(settings):
     settings.CLIENT_TIMEOUT_THRESHOLD = 30
 
-    status, _ = tracking.derive_status(
+    status, *_ = tracking.derive_status(
         entry("training", NOW - timedelta(seconds=29)), NOW, job_finished=False
     )
 
@@ -75,7 +75,7 @@ def test_it_keeps_a_recently_seen_client_as_it_is(settings):
 def test_it_never_derives_offline_for_pending_or_finished_clients(settings, stored):
     settings.CLIENT_TIMEOUT_THRESHOLD = 30
 
-    status, _ = tracking.derive_status(
+    status, *_ = tracking.derive_status(
         entry(stored, NOW - timedelta(hours=1)), NOW, job_finished=False
     )
 
@@ -83,7 +83,7 @@ def test_it_never_derives_offline_for_pending_or_finished_clients(settings, stor
 
 
 def test_it_stops_deriving_once_the_job_has_ended(settings):
-    status, _ = tracking.derive_status(
+    status, *_ = tracking.derive_status(
         entry("reported", NOW - timedelta(hours=1)), NOW, job_finished=True
     )
 
@@ -97,10 +97,10 @@ def test_it_marks_a_straggler_slow_against_the_rounds_median():
         round_started_at=(NOW - timedelta(seconds=25)).isoformat(),
     )
 
-    status, reason = tracking.derive_status(straggler, NOW, False, [10.0, 12.0])
+    status, reason, _ = tracking.derive_status(straggler, NOW, False, [10.0, 12.0])
 
     assert status == "slow"
-    assert "training for 25 s" in reason and "11.0 s (median)" in reason
+    assert reason == "still training after 2x the round's median reply time (11.0 s)"
 
 
 def test_it_does_not_call_a_client_slow_within_twice_the_median():
@@ -110,9 +110,96 @@ def test_it_does_not_call_a_client_slow_within_twice_the_median():
         round_started_at=(NOW - timedelta(seconds=15)).isoformat(),
     )
 
-    status, _ = tracking.derive_status(client, NOW, False, [10.0])
+    status, *_ = tracking.derive_status(client, NOW, False, [10.0])
 
     assert status == "training"
+
+
+def test_it_names_the_sites_problem_when_a_client_goes_offline(settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 10
+    silent = entry(
+        "training",
+        NOW - timedelta(seconds=12),
+        site_problem="site Hospital Madrid: its SuperNode is not running",
+    )
+
+    status, reason, _ = tracking.derive_status(silent, NOW, job_finished=False)
+
+    assert status == "offline"
+    assert reason == (
+        "nothing heard for over 10 s; site Hospital Madrid: its SuperNode is not running"
+    )
+
+
+def test_it_keeps_a_client_the_server_marked_lost_offline_even_if_recently_seen():
+    lost = entry("offline", NOW, status_reason="node 7 left the Flower SuperLink")
+
+    assert tracking.derive_status(lost, NOW, job_finished=False) == (
+        "offline",
+        "node 7 left the Flower SuperLink",
+        None,
+    )
+
+
+def test_it_gives_a_slow_client_an_expected_time_from_its_previous_round(settings):
+    settings.CLIENT_SLOW_FACTOR = 2.0
+    started = NOW - timedelta(seconds=30)
+    straggler = entry("training", NOW, round_started_at=started.isoformat(), response_time=42.0)
+
+    status, reason, expected_at = tracking.derive_status(straggler, NOW, False, [10.0])
+
+    assert (status, expected_at) == ("slow", started + timedelta(seconds=42))
+    assert reason.endswith("; its previous round took 42 s")
+
+
+def test_it_uses_the_configured_slow_factor(settings):
+    settings.CLIENT_SLOW_FACTOR = 4.0
+    client = entry("training", NOW, round_started_at=(NOW - timedelta(seconds=30)).isoformat())
+
+    assert tracking.derive_status(client, NOW, False, [10.0]).status == "training"
+    assert tracking.derive_status(client, NOW, False, [5.0]).status == "slow"
+
+
+def test_it_applies_the_seeds_absolute_slow_rule_when_set(settings):
+    client = entry("training", NOW, round_started_at=(NOW - timedelta(seconds=31)).isoformat())
+
+    settings.CLIENT_SLOW_AFTER = 0
+    assert tracking.derive_status(client, NOW, False).status == "training"
+    settings.CLIENT_SLOW_AFTER = 30
+    status, reason, _ = tracking.derive_status(client, NOW, False)
+    assert (status, reason) == ("slow", "still training after 30 s")
+
+
+@pytest.mark.django_db
+def test_it_never_moves_last_seen_backwards(owner):
+    job = make_job(owner)
+    client_id = next(iter(job.clients_status))
+    tracker = tracking.ClientTracker(job.pk, now=lambda: NOW)
+
+    tracker.seen(client_id, NOW)
+    tracker.seen(client_id, NOW - timedelta(seconds=20))  # an older Flower heartbeat
+    tracker.flush()
+
+    job.refresh_from_db()
+    assert job.clients_status[client_id]["last_seen"] == NOW.isoformat()
+    assert tracking.ClientTracker(job.pk).last_seen(client_id) == NOW
+
+
+@pytest.mark.django_db
+def test_it_writes_a_sites_problem_only_when_it_changes(owner):
+    job = make_job(owner)
+    client_id = next(iter(job.clients_status))
+    tracker = tracking.ClientTracker(job.pk)
+
+    tracker.site_problem(client_id, None)
+    assert not tracker.flush()  # unchanged: nothing to write
+    tracker.site_problem(client_id, "site X: unreachable")
+    assert tracker.flush()
+    tracker.site_problem(client_id, "site X: unreachable")
+    assert not tracker.flush()
+
+    job.refresh_from_db()
+    assert job.clients_status[client_id]["site_problem"] == "site X: unreachable"
 
 
 @pytest.mark.django_db

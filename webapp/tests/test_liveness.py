@@ -1,0 +1,288 @@
+"""Truthful client status with real processes: killed sites, restarted sites, long training,
+stragglers and a killed ServerApp (issue 4). No mocks of Flower.
+
+These tests run on their own federation (SIGKILL leaves the shared one alone) with
+CLIENT_TIMEOUT_THRESHOLD=10 s, in the ServerApps and in this process alike.
+"""
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from webapp import jobs
+from webapp.models import ClientEvent, ClientRoundMetric, TrainingJob
+from webapp.tests.conftest import Federation, register, running_federation
+
+pytestmark = [pytest.mark.flower, pytest.mark.django_db(transaction=True)]
+
+THRESHOLD = 10
+
+
+@pytest.fixture(scope="module")
+def fragile(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Federation]:
+    env = {"CLIENT_TIMEOUT_THRESHOLD": str(THRESHOLD), "JOB_ROUND_TIMEOUT": "90"}
+    with running_federation(Path(tmp_path_factory.mktemp("fragile")), env) as federation:
+        yield federation
+
+
+@pytest.fixture(autouse=True)
+def liveness_settings(settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = THRESHOLD
+    settings.JOB_SERVER_TIMEOUT = 20
+    cache.clear()
+
+
+@pytest.fixture
+def api(owner_token) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}")
+
+
+def start_job(
+    owner, federation, rounds: int, min_clients: int = 2, webhook: str = "", **run_config
+):
+    connections = register(owner, federation)
+    request = jobs.JobRequest(
+        name="liveness",
+        selections=[(c.pk, "breast_cancer") for c in connections],
+        rounds=rounds,
+        local_epochs=1,
+        learning_rate=0.01,
+        min_clients=min_clients,
+        alert_webhook_url=webhook,
+    )
+    job = jobs.create_job(owner=owner, request=request, run_config=run_config)
+    assert job.status == "pending", job.error_message
+    return job
+
+
+def clients_by_site(api: Client, job: TrainingJob) -> dict[str, dict]:
+    response = api.get(f"/api/jobs/{job.pk}/clients/")
+    assert response.status_code == 200
+    return {row["name"]: row for row in response.json()["clients"]}
+
+
+def wait_for(condition, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    events = [
+        f"{e.created_at:%H:%M:%S.%f} {e.client_id} r{e.round} {e.old_status}->{e.new_status} "
+        f"{e.message}"
+        for e in ClientEvent.objects.order_by("-pk")[:15]
+    ]
+    raise AssertionError(
+        f"not within {timeout:.0f} s: {what}; latest events:\n" + "\n".join(events)
+    )
+
+
+def wait_until_finished(job: TrainingJob, timeout: float = 240) -> TrainingJob:
+    wait_for(lambda: TrainingJob.objects.get(pk=job.pk).is_finished, timeout, f"job {job.pk} ends")
+    job.refresh_from_db()
+    return job
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name may hold spaces: the parent pid is the 2nd field after ')'
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def kill_site(federation: Federation, name: str) -> None:
+    """SIGKILL a site: its client API and its SuperNode (with superexec and clientapps)."""
+    process = federation.services[name].process
+    for pid in descendants(process.pid):
+        if "flower-supernode" in cmdline(pid):
+            os.killpg(pid, signal.SIGKILL)  # the SuperNode leads its own process group
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+
+def restart_site(federation: Federation, name: str) -> None:
+    site = next(s for s in federation.sites if s.name == name)
+    federation.services[name] = federation.stack.start_site(site)
+    federation.stack.wait_for_site(site, federation.services[name])
+
+
+MADRID = "Hospital Madrid"
+
+
+def test_it_marks_a_killed_site_offline_and_finishes_the_job_without_it(
+    fragile, owner, api, receiver
+):
+    job = start_job(owner, fragile, rounds=3, webhook=receiver.url, **{"train-sleep": 4.0})
+    wait_for(
+        lambda: clients_by_site(api, job)[MADRID]["status"] == "training",
+        90,
+        "Madrid trains in round 1",
+    )
+
+    kill_site(fragile, MADRID)
+    killed_at = time.monotonic()
+    try:
+        offline = wait_for(
+            lambda: (row := clients_by_site(api, job)[MADRID])["status"] == "offline" and row,
+            THRESHOLD + 5,
+            "the killed site shows offline through the API",
+            every=0.25,
+        )
+        noticed_after = time.monotonic() - killed_at
+        job = wait_until_finished(job)
+    finally:
+        restart_site(fragile, MADRID)
+
+    print(f"killed site offline after {noticed_after:.1f} s (threshold {THRESHOLD} s)")
+    assert "Hospital Madrid" in offline["status_reason"]
+    assert job.status == "completed", job.error_message
+    final = clients_by_site(api, job)
+    assert final[MADRID]["status"] == "offline"
+    assert final[MADRID]["current_round"] == 1
+    for survivor in ("Hospital Barcelona", "Hospital Valencia"):
+        assert final[survivor]["status"] == "completed"
+        rounds = ClientRoundMetric.objects.filter(job=job, client_id=final[survivor]["id"])
+        assert sorted(rounds.values_list("round", flat=True)) == [1, 2, 3]
+    assert not ClientRoundMetric.objects.filter(job=job, client_id=final[MADRID]["id"]).exists()
+    assert ClientEvent.objects.filter(
+        job=job, client_id=final[MADRID]["id"], old_status="training", new_status="offline"
+    ).exists()
+    offline_alert, risk_alert = sorted(
+        receiver.events(2), key=lambda e: e["event"] != "client_offline"
+    )
+    assert offline_alert["event"] == "client_offline"
+    assert (offline_alert["site"], offline_alert["round"]) == (MADRID, 1)
+    assert risk_alert["event"] == "min_clients_at_risk"
+    assert (risk_alert["alive_clients"], risk_alert["min_clients"]) == (2, 2)
+
+
+def test_a_restarted_site_rejoins_and_reports_in_the_next_round(fragile, owner, api):
+    job = start_job(owner, fragile, rounds=4, **{"train-sleep": 3.0})
+    wait_for(
+        lambda: clients_by_site(api, job)[MADRID]["status"] == "training",
+        90,
+        "Madrid trains in round 1",
+    )
+    old_node = clients_by_site(api, job)[MADRID]["node_id"]
+
+    kill_site(fragile, MADRID)
+    wait_for(
+        lambda: clients_by_site(api, job)[MADRID]["status"] == "offline",
+        THRESHOLD + 5,
+        "the killed site shows offline",
+        every=0.25,
+    )
+    offline_in_round = TrainingJob.objects.get(pk=job.pk).current_round
+    restart_site(fragile, MADRID)
+    job = wait_until_finished(job)
+
+    assert job.status == "completed", job.error_message
+    madrid = clients_by_site(api, job)[MADRID]
+    assert madrid["status"] == "completed"
+    assert madrid["node_id"] != old_node  # a restarted SuperNode is a new Flower node
+    reported = list(
+        ClientRoundMetric.objects.filter(job=job, client_id=madrid["id"]).values_list(
+            "round", flat=True
+        )
+    )
+    assert reported and min(reported) > offline_in_round
+    assert reported == list(range(min(reported), 5))  # every round after it rejoined
+    timeline = [
+        (e.old_status, e.new_status, e.message)
+        for e in ClientEvent.objects.filter(job=job, client_id=madrid["id"]).order_by("pk")
+    ]
+    print(*timeline, sep="\n")
+    rejoined = [t for t in timeline if t[:2] == ("offline", "connected")]
+    assert len(rejoined) == 1, timeline
+    assert "rejoined as node" in rejoined[0][2]
+
+
+def test_a_site_training_longer_than_the_threshold_stays_training(fragile, owner, api):
+    job = start_job(owner, fragile, rounds=1, **{"train-sleep": THRESHOLD + 8.0})
+    wait_for(
+        lambda: {r["status"] for r in clients_by_site(api, job).values()} == {"training"},
+        90,
+        "every client trains",
+    )
+
+    seen: set[str] = set()
+    while not TrainingJob.objects.get(pk=job.pk).is_finished:
+        seen |= {row["status"] for row in clients_by_site(api, job).values()}
+        time.sleep(0.5)
+
+    assert seen <= {"training", "reported", "completed"}, seen
+    assert wait_until_finished(job).status == "completed"
+
+
+def test_it_shows_a_straggler_slow_while_the_others_have_reported(fragile, owner, api, settings):
+    # Slow is read in this process: from 1.5 x the others' reply time, whatever this machine's
+    # load makes that (a ClientApp's start alone can take seconds here).
+    settings.CLIENT_SLOW_FACTOR = 1.5
+    job = start_job(owner, fragile, rounds=1, **{"train-sleep": 30.0, "train-sleep-site": MADRID})
+
+    slow = wait_for(
+        lambda: (row := clients_by_site(api, job)[MADRID])["status"] == "slow" and row,
+        90,
+        "Madrid shows slow",
+    )
+    others = clients_by_site(api, job)
+
+    assert {others[n]["status"] for n in others if n != MADRID} <= {"reported", "completed"}
+    assert "the round's median reply time" in slow["status_reason"]
+    assert wait_until_finished(job).status == "completed"
+
+
+def test_it_fails_the_job_when_its_serverapp_is_killed(fragile, owner, api):
+    job = start_job(owner, fragile, rounds=3, **{"train-sleep": 5.0})
+    wait_for(lambda: TrainingJob.objects.get(pk=job.pk).status == "running", 90, "job runs")
+    superlink = fragile.stack.services[0].process
+    serverapps = wait_for(
+        lambda: [p for p in descendants(superlink.pid) if "flwr-serverapp" in cmdline(p)],
+        30,
+        "the job's ServerApp process",
+    )
+
+    for pid in serverapps:
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    failed = wait_for(
+        lambda: (
+            (body := api.get(f"/api/jobs/{job.pk}/").json()["job"])["status"] == "failed" and body
+        ),
+        60,
+        "the job shows failed",
+        every=1,
+    )
+
+    print(f"job failed {time.monotonic() - killed_at:.1f} s after its ServerApp was killed")
+    assert failed["error_message"]
+    assert {row["status"] for row in clients_by_site(api, job).values()} == {"stopped"}
