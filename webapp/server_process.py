@@ -13,11 +13,13 @@ arrives, with a deadline per round so a dead site never blocks the job.
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from django import db
 from django.conf import settings
 from django.utils import timezone
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
@@ -39,7 +41,9 @@ logger = logging.getLogger(__name__)
 app = ServerApp()
 
 POLL_SECONDS = 0.25
-NODE_CHECK_SECONDS = 5.0
+# How often nodes and sites are checked: several times per CLIENT_TIMEOUT_THRESHOLD, so a
+# healthy client's last_seen never gets near it (at most 5 s: each check may write).
+MAX_NODE_CHECK_SECONDS = 5.0
 IDENTIFY_GROUP = "identify"
 HEALTHY = sites.Health()
 
@@ -94,12 +98,19 @@ def start_flower_server(grid: Grid, context: Context) -> None:
 
 
 class SiteProber:
-    """Asks each site of the job for its health every few seconds, in the background, so a
-    slow site API never delays recording a reply."""
+    """Asks each site of the job for its health every few seconds, in the background: a slow
+    site API never delays recording a reply, and liveness is recorded even while the round
+    loop is blocked pulling a large reply."""
 
-    def __init__(self, connections: list[Connection], interval: float) -> None:
+    def __init__(
+        self,
+        connections: list[Connection],
+        interval: float,
+        on_health: Callable[[], None] = lambda: None,
+    ) -> None:
         self.connections = connections
         self.interval = interval
+        self.on_health = on_health
         # connection id -> (when asked, its health); absent until first asked.
         self.health: dict[int, tuple[datetime, sites.Health]] = {}
         self._stop = threading.Event()
@@ -118,7 +129,12 @@ class SiteProber:
                 results = pool.map(sites.site_health, self.connections)
                 for connection, health in zip(self.connections, results, strict=True):
                     self.health[connection.pk] = (asked_at, health)
+                try:
+                    self.on_health()
+                except Exception:  # liveness must never stop; the round loop goes on
+                    logger.exception("recording site health failed")
                 self._stop.wait(self.interval)
+        db.connection.close()  # this thread's own database connection
 
 
 class JobRunner:
@@ -167,8 +183,9 @@ class JobRunner:
             train_sleep=train_sleep,
             train_sleep_site=train_sleep_site,
         )
+        self.check_seconds = min(MAX_NODE_CHECK_SECONDS, settings.CLIENT_TIMEOUT_THRESHOLD / 5)
         self.prober = (
-            SiteProber(list(connections.values()), NODE_CHECK_SECONDS)
+            SiteProber(list(connections.values()), self.check_seconds, self._sites_alive)
             if settings.SITE_HEALTH_PROBES
             else None
         )
@@ -191,7 +208,7 @@ class JobRunner:
         """Called on every poll of the job's loop, in every phase of the job."""
         self._pull_identities()
         now = time.monotonic()
-        if now - self._last_node_check >= NODE_CHECK_SECONDS:
+        if now - self._last_node_check >= self.check_seconds:
             self._last_node_check = now
             self.online = {node.node_id: node for node in self.grid.get_nodes()}
             self._ask_new_nodes()
@@ -256,6 +273,20 @@ class JobRunner:
                 f"site {client.site_name} rejoined as node {node_id} (was node {old}); "
                 "it trains again from the next round",
             )
+
+    def _sites_alive(self) -> None:
+        """From the prober's thread: healthy sites whose node is online are alive now."""
+        for client in self.clients.values():
+            status = self.tracker.statuses.get(client.client_id)
+            if client.node_id is None or status in tracking.TERMINAL_STATUSES:
+                continue
+            if status == tracking.OFFLINE or client.node_id not in self.online:
+                continue  # only the round loop decides about lost or rejoining clients
+            asked_at, health = self.prober.health.get(client.connection_id, (None, HEALTHY))
+            if asked_at is not None and not health.down:
+                self.tracker.seen(client.client_id, asked_at)
+        self.tracker.server_alive()
+        self.tracker.flush_if_due()
 
     def _heartbeats(self) -> None:
         """`last_seen` from the site's health (every few seconds) and Flower's heartbeats;

@@ -11,9 +11,11 @@ round end). A database error is logged and the updates are kept for the next flu
 never stops training.
 """
 
+import functools
 import logging
 import math
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -296,8 +298,21 @@ class _Pending:
         return bool(self.fields or self.metrics or self.events or self.job_fields)
 
 
+def _locked(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self: "ClientTracker", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class ClientTracker:
-    """Buffers a job's tracking updates and writes them in one transaction per flush."""
+    """Buffers a job's tracking updates and writes them in one transaction per flush.
+
+    Thread-safe: the ServerApp's heartbeat thread records liveness while its round loop may be
+    blocked pulling a large reply.
+    """
 
     def __init__(
         self,
@@ -317,6 +332,8 @@ class ClientTracker:
         self._now = now
         self._last_flush = float("-inf")
         self._pending = _Pending()
+        self._lock = threading.RLock()  # guards the buffer
+        self._flush_lock = threading.Lock()
         job = TrainingJob.objects.only("clients_status").get(pk=job_id)
         # The tracker's own view of each client's status, to write transitions as events.
         self.statuses: dict[str, str] = {
@@ -336,9 +353,11 @@ class ClientTracker:
     def client_ids(self) -> list[str]:
         return list(self.statuses)
 
+    @_locked
     def _set(self, client_id: str, **values: Any) -> None:
         self._pending.fields.setdefault(client_id, {}).update(values)
 
+    @_locked
     def _transition(self, client_id: str, status: str, round_: int, reason: str = "") -> None:
         old = self.statuses.get(client_id, "")
         reason = reason[:MAX_REASON_LENGTH]
@@ -357,6 +376,7 @@ class ClientTracker:
             )
         self.statuses[client_id] = status
 
+    @_locked
     def seen(self, client_id: str, at: datetime | None = None) -> None:
         """The client is alive at `at` (a reply, its site's health, a Flower heartbeat)."""
         at = at or self._now()
@@ -369,6 +389,7 @@ class ClientTracker:
     def last_seen(self, client_id: str) -> datetime | None:
         return self._last_seen.get(client_id)
 
+    @_locked
     def site_problem(self, client_id: str, problem: str | None) -> None:
         """What the client's site says is wrong (None: healthy); shown with `offline`."""
         problem = problem[:MAX_REASON_LENGTH] if problem else None
@@ -376,6 +397,7 @@ class ClientTracker:
             self._site_problems[client_id] = problem
             self._set(client_id, site_problem=problem)
 
+    @_locked
     def connected(
         self, client_id: str, node_id: int, server_round: int = 0, reason: str = ""
     ) -> None:
@@ -387,6 +409,7 @@ class ClientTracker:
                 client_id, CONNECTED, server_round, reason or f"site answered as node {node_id}"
             )
 
+    @_locked
     def training(self, client_id: str, server_round: int) -> None:
         self._set(
             client_id,
@@ -395,6 +418,7 @@ class ClientTracker:
         )
         self._transition(client_id, TRAINING, server_round)
 
+    @_locked
     def reported(
         self, client_id: str, server_round: int, report: RoundReport, response_time: float
     ) -> None:
@@ -421,13 +445,16 @@ class ClientTracker:
         }
         self._transition(client_id, REPORTED, server_round)
 
+    @_locked
     def failed(self, client_id: str, server_round: int, reason: str) -> None:
         self._transition(client_id, ERROR, server_round, reason)
 
+    @_locked
     def lost(self, client_id: str, server_round: int, reason: str) -> None:
         """The client's node left the SuperLink (stored so the reason survives the job)."""
         self._transition(client_id, OFFLINE, server_round, reason)
 
+    @_locked
     def job(self, **values: Any) -> None:
         """Job fields that travel with the same flush (current_round, …)."""
         self._pending.job_fields.update(values)
@@ -436,6 +463,7 @@ class ClientTracker:
         """The job's ServerApp is alive: without this heartbeat the web app fails the job."""
         self.job(server_seen_at=self._now())
 
+    @_locked
     def finish_clients(self, status: str, server_round: int, reason: str = "") -> None:
         """At the end of a job every client takes its outcome (completed or stopped), except
         those whose failure or loss is the thing a user needs to see."""
@@ -450,20 +478,25 @@ class ClientTracker:
 
     def flush(self) -> bool:
         """Write everything buffered in one transaction. Returns whether anything was written."""
-        if not self._pending:
-            return False
-        pending, self._pending = self._pending, _Pending()
-        if not settings.CLIENT_TRACKING_ENABLED:
-            return False
-        try:
-            self._write(pending)
-        except DatabaseError:
-            logger.exception("tracking flush for job %s failed; will retry", self.job_id)
-            self._requeue(pending)
-            return False
-        self._last_flush = self._clock()
-        return True
+        # One flush at a time, in the order updates were buffered: a later write must never
+        # be overtaken by an earlier one.
+        with self._flush_lock:
+            with self._lock:
+                if not self._pending:
+                    return False
+                pending, self._pending = self._pending, _Pending()
+            if not settings.CLIENT_TRACKING_ENABLED:
+                return False
+            try:
+                self._write(pending)
+            except DatabaseError:
+                logger.exception("tracking flush for job %s failed; will retry", self.job_id)
+                self._requeue(pending)
+                return False
+            self._last_flush = self._clock()
+            return True
 
+    @_locked
     def _requeue(self, pending: _Pending) -> None:
         for client_id, values in pending.fields.items():
             merged = {**values, **self._pending.fields.get(client_id, {})}

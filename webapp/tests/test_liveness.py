@@ -22,11 +22,18 @@ from webapp.tests.conftest import Federation, register, running_federation
 pytestmark = [pytest.mark.flower, pytest.mark.django_db(transaction=True)]
 
 THRESHOLD = 10
+# A ServerApp and each ClientApp import torch and Django when they start: on a loaded 2-core
+# machine that alone has taken a minute.
+START_TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
 def fragile(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Federation]:
-    env = {"CLIENT_TIMEOUT_THRESHOLD": str(THRESHOLD), "JOB_ROUND_TIMEOUT": "90"}
+    env = {
+        "CLIENT_TIMEOUT_THRESHOLD": str(THRESHOLD),
+        "JOB_ROUND_TIMEOUT": "120",
+        "JOB_NODE_WAIT_TIMEOUT": "180",
+    }
     with running_federation(Path(tmp_path_factory.mktemp("fragile")), env) as federation:
         yield federation
 
@@ -84,7 +91,7 @@ def wait_for(condition, timeout: float, what: str, every: float = 0.5):
     )
 
 
-def wait_until_finished(job: TrainingJob, timeout: float = 240) -> TrainingJob:
+def wait_until_finished(job: TrainingJob, timeout: float = 480) -> TrainingJob:
     wait_for(lambda: TrainingJob.objects.get(pk=job.pk).is_finished, timeout, f"job {job.pk} ends")
     job.refresh_from_db()
     return job
@@ -144,7 +151,7 @@ def test_it_marks_a_killed_site_offline_and_finishes_the_job_without_it(
     job = start_job(owner, fragile, rounds=3, webhook=receiver.url, **{"train-sleep": 4.0})
     wait_for(
         lambda: clients_by_site(api, job)[MADRID]["status"] == "training",
-        90,
+        START_TIMEOUT,
         "Madrid trains in round 1",
     )
 
@@ -189,7 +196,7 @@ def test_a_restarted_site_rejoins_and_reports_in_the_next_round(fragile, owner, 
     job = start_job(owner, fragile, rounds=4, **{"train-sleep": 3.0})
     wait_for(
         lambda: clients_by_site(api, job)[MADRID]["status"] == "training",
-        90,
+        START_TIMEOUT,
         "Madrid trains in round 1",
     )
     old_node = clients_by_site(api, job)[MADRID]["node_id"]
@@ -230,16 +237,16 @@ def test_a_site_training_longer_than_the_threshold_stays_training(fragile, owner
     job = start_job(owner, fragile, rounds=1, **{"train-sleep": THRESHOLD + 8.0})
     wait_for(
         lambda: {r["status"] for r in clients_by_site(api, job).values()} == {"training"},
-        90,
+        START_TIMEOUT,
         "every client trains",
     )
 
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     while not TrainingJob.objects.get(pk=job.pk).is_finished:
-        seen |= {row["status"] for row in clients_by_site(api, job).values()}
+        seen |= {row["status"]: row["status_reason"] for row in clients_by_site(api, job).values()}
         time.sleep(0.5)
 
-    assert seen <= {"training", "reported", "completed"}, seen
+    assert set(seen) <= {"training", "reported", "completed"}, seen
     assert wait_until_finished(job).status == "completed"
 
 
@@ -251,7 +258,7 @@ def test_it_shows_a_straggler_slow_while_the_others_have_reported(fragile, owner
 
     slow = wait_for(
         lambda: (row := clients_by_site(api, job)[MADRID])["status"] == "slow" and row,
-        90,
+        START_TIMEOUT,
         "Madrid shows slow",
     )
     others = clients_by_site(api, job)
@@ -263,7 +270,9 @@ def test_it_shows_a_straggler_slow_while_the_others_have_reported(fragile, owner
 
 def test_it_fails_the_job_when_its_serverapp_is_killed(fragile, owner, api):
     job = start_job(owner, fragile, rounds=3, **{"train-sleep": 5.0})
-    wait_for(lambda: TrainingJob.objects.get(pk=job.pk).status == "running", 90, "job runs")
+    wait_for(
+        lambda: TrainingJob.objects.get(pk=job.pk).status == "running", START_TIMEOUT, "job runs"
+    )
     superlink = fragile.stack.services[0].process
     serverapps = wait_for(
         lambda: [p for p in descendants(superlink.pid) if "flwr-serverapp" in cmdline(p)],
