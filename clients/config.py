@@ -12,6 +12,14 @@ Example::
     name = "breast-cancer"
     path = "data/breast_cancer.csv"  # relative to this file
     target = "target"
+
+Production (TLS + SuperNode authentication, see docs/production.md): `superlink` becomes a
+table instead of a string::
+
+    [superlink]
+    address = "superlink.example.org:9093"
+    root_certificates = "ca.pem"     # CA that signed the SuperLink's certificate
+    auth_key = "supernode_key"       # OpenSSH EC private key; its .pub is registered
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ _TOP_KEYS = {
     "datasets",
 }
 _DATASET_KEYS = {"name", "path", "target"}
+_SUPERLINK_KEYS = {"address", "root_certificates", "auth_key"}
 
 
 class SiteConfigError(ValueError):
@@ -61,6 +70,10 @@ class SiteConfig:
     supernode_port: int = 9094
     restart_supernode: bool = True
     datasets: tuple[DatasetSpec, ...] = ()
+    # TLS to the SuperLink when set (absolute path of the CA bundle); plain HTTP otherwise.
+    root_certificates: Path | None = None
+    # SuperNode authentication: the node's EC private key (OpenSSH format).
+    auth_key: Path | None = None
 
     def dataset(self, name: str) -> DatasetSpec | None:
         return next((d for d in self.datasets if d.name == name), None)
@@ -129,11 +142,14 @@ def _parse(raw: dict[str, Any], path: Path) -> SiteConfig:
     if supernode_port == api_port:
         raise fail("supernode_port", f"{supernode_port} is already the client API's port")
 
+    superlink, root_certificates, auth_key = _superlink_table(raw.get("superlink"), path)
     return SiteConfig(
         path=path,
         name=text("name"),
         token=_token(raw, path),
-        superlink=_superlink(text("superlink"), path),
+        superlink=superlink,
+        root_certificates=root_certificates,
+        auth_key=auth_key,
         host=host,
         port=api_port,
         supernode_port=supernode_port,
@@ -169,6 +185,40 @@ def _token(raw: dict[str, Any], path: Path) -> str:
     if not token.strip():
         raise fail("token", "must not be empty")
     return token.strip()
+
+
+def _superlink_table(raw: Any, path: Path) -> tuple[str, Path | None, Path | None]:
+    """`superlink = "HOST:PORT"`, or a [superlink] table with TLS and authentication files."""
+    if raw is None:
+        raise _error(path, "superlink", "is required")
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise _error(path, "superlink", "must not be empty")
+        return _superlink(raw.strip(), path), None, None
+    if not isinstance(raw, dict):
+        raise _error(path, "superlink", f"expected HOST:PORT or a table, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _SUPERLINK_KEYS)
+    if unknown:
+        raise SiteConfigError(f"{path}: [superlink]: unknown key(s): {', '.join(unknown)}")
+    address = raw.get("address")
+    if not isinstance(address, str) or not address.strip():
+        raise _error(path, "superlink.address", "expected HOST:PORT")
+    files: dict[str, Path | None] = {}
+    for key in ("root_certificates", "auth_key"):
+        value = raw.get(key)
+        if value is None:
+            files[key] = None
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise _error(path, f"superlink.{key}", "expected a non-empty file path")
+        file_path = (path.parent / value.strip()).resolve()
+        if not file_path.is_file():
+            raise _error(path, f"superlink.{key}", f"no such file: {file_path}")
+        files[key] = file_path
+    if files["auth_key"] is not None and files["root_certificates"] is None:
+        # Flower refuses SuperNode authentication over plain HTTP.
+        raise _error(path, "superlink.auth_key", "needs root_certificates (TLS) too")
+    return _superlink(address.strip(), path), files["root_certificates"], files["auth_key"]
 
 
 def _superlink(value: str, path: Path) -> str:

@@ -47,9 +47,15 @@ def supernode_command(cfg: SiteConfig) -> list[str]:
     if '"' in str(cfg.path):
         # The node config is parsed as TOML `key="value"`: a quote would end the value early.
         raise SiteConfigError(f"{cfg.path}: the site.toml path must not contain '\"'")
+    if cfg.root_certificates is not None:
+        transport = ["--root-certificates", str(cfg.root_certificates)]
+    else:
+        transport = ["--insecure"]
+    if cfg.auth_key is not None:
+        transport += ["--auth-supernode-private-key", str(cfg.auth_key)]
     return [
         str(VENV_BIN / "flower-supernode"),
-        "--insecure",
+        *transport,
         "--superlink",
         cfg.superlink,
         "--host",
@@ -201,6 +207,9 @@ class _ApiHandler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(400, "HTTP/0.9 requests are not supported")
+            return False
         if sum(len(name) + len(value) for name, value in self.headers.items()) > MAX_HEADER_BYTES:
             self.send_error(431, "request headers too large")
             return False
@@ -274,6 +283,11 @@ class _ApiHandler(BaseHTTPRequestHandler):
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
         payload = json.dumps(body).encode()
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            # http.server writes no status line nor headers for HTTP/0.9, which is also what
+            # it assumes for a request line it could not parse: answer as HTTP/1.0.
+            self.request_version = "HTTP/1.0"
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

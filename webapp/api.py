@@ -4,22 +4,26 @@ Every error is `{"success": false, "error": "…"}` with its status code; anothe
 connection is a 404, the same as one that does not exist.
 """
 
+import csv
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.cache import parse_etags
 
 from webapp import jobs, tracking
 from webapp.auth import api_login_required, api_methods, json_error
-from webapp.models import Connection, TrainingJob
+from webapp.models import ClientEvent, ClientRoundMetric, Connection, TrainingJob
 from webapp.sites import site_views
 
 MAX_BODY_BYTES = 1024 * 1024
+# A client's timeline shows its latest events; a long job would otherwise grow it unbounded.
+MAX_EVENTS = 500
 
 
 class BadRequest(ValueError):
@@ -42,6 +46,8 @@ def _int(data: dict, key: str, default: int | None = None) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{key}: must be a whole number")
+    if not -(2**63) <= value < 2**63:  # beyond a database integer: SQLite would raise
+        raise BadRequest(f"{key}: out of range")
     return value
 
 
@@ -58,14 +64,16 @@ def _str(data: dict, key: str, max_length: int) -> str:
         raise BadRequest(f"{key}: must be a non-empty string")
     if len(value) > max_length:
         raise BadRequest(f"{key}: at most {max_length} characters")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text: a 400, not a 500
+        raise BadRequest(f"{key}: must not contain NUL characters")
     return value.strip()
 
 
-def owned_job(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+def owned_job(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Resolve `job_id` to one of the caller's jobs; anyone else's is a 404 like a missing one."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> JsonResponse:
+    def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> HttpResponse:
         # The per-client JSON is parsed only when a view reads it (one more query then):
         # clients_config is shown by no endpoint, clients_status often comes from the cache.
         job = (
@@ -99,8 +107,86 @@ def job_json(job: TrainingJob) -> dict[str, Any]:
     }
 
 
+# --- conditional requests ---------------------------------------------------------------
+#
+# A polled snapshot's ETag is "<tracking_version>-<valid_until>": the version changes with
+# every write that changes what the endpoint shows (tracking flushes, job status changes),
+# and valid_until (epoch seconds, or "never") is when a status derived from time (offline,
+# slow) could next change with nothing written. A tag is still good while the version is the
+# same and that moment has not come: checking it costs one indexed single-column query.
+
+
+def _snapshot_tag(version: int, valid_until: datetime | None) -> str:
+    # Rounded down: a tag then expires no later than the snapshot could change.
+    until = "never" if valid_until is None else str(int(valid_until.timestamp()))
+    return f'"{version}-{until}"'
+
+
+def _fresh_tag(request: HttpRequest, version: int, now: datetime) -> str | None:
+    """The caller's If-None-Match tag that still describes the current snapshot, if any."""
+    for tag in parse_etags(request.headers.get("If-None-Match", "")):
+        stored_version, _, until = tag.strip('"').partition("-")
+        if stored_version != str(version):
+            continue
+        if until == "never" or (until.isdigit() and now.timestamp() < int(until)):
+            return tag
+    return None
+
+
+def _tagged(response: HttpResponse, tag: str) -> HttpResponse:
+    response["ETag"] = tag
+    # Browsers and proxies may keep the body, but must ask again before each use.
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _not_modified(tag: str) -> HttpResponse:
+    return _tagged(HttpResponse(status=304), tag)
+
+
+def conditional_snapshot(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Answer 304 to a still-good If-None-Match without loading the job's snapshot.
+
+    Goes outside owned_job: the cheap query is scoped to the caller's jobs, so another user's
+    job never matches and falls through to owned_job's 404.
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> HttpResponse:
+        if request.headers.get("If-None-Match"):
+            version = (
+                TrainingJob.objects.filter(pk=job_id, owner=request.user)
+                .values_list("tracking_version", flat=True)
+                .first()
+            )
+            if version is not None:
+                tag = _fresh_tag(request, version, timezone.now())
+                if tag is not None:
+                    return _not_modified(tag)
+        return view(request, job_id, *args, **kwargs)
+
+    return wrapper
+
+
+# --- the dashboard's endpoints -----------------------------------------------------------
+
+
+def federation_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seed's FL statistics on top of overview_stats: health, stragglers, samples."""
+    total = len(rows)
+    samples = [r["train_samples"] for r in rows if r.get("train_samples")]
+    return {
+        "federation_health": (
+            sum(r["status"] in tracking.ACTIVE_STATUSES for r in rows) / total if total else 0
+        ),
+        "stragglers": sum(r["status"] == tracking.SLOW for r in rows),
+        "avg_samples": sum(samples) / len(samples) if samples else 0,
+    }
+
+
 @api_methods("GET")
 @api_login_required
+@conditional_snapshot
 @owned_job
 def get_clients_data(request: HttpRequest, job: TrainingJob) -> HttpResponse:
     jobs.reconcile_with_flower(job)  # the dashboard's poll: a dead run must not look alive
@@ -111,20 +197,22 @@ def get_clients_data(request: HttpRequest, job: TrainingJob) -> HttpResponse:
         f"clients-data:{job.pk}:{job.created_at.timestamp()}:{job.tracking_version}:"
         f"{job.status}:{int(now.timestamp())}"
     )
-    body = cache.get(key)
-    if body is None:
-        body = _clients_data(job, now).content
-        cache.set(key, body, 5)
-    return HttpResponse(body, content_type="application/json")
+    cached = cache.get(key)
+    if cached is None:
+        response = _clients_data(job, now)
+        cached = (response.content, response["ETag"])
+        cache.set(key, cached, 5)
+    body, tag = cached
+    return _tagged(HttpResponse(body, content_type="application/json"), tag)
 
 
-def _clients_data(job: TrainingJob, now: datetime) -> JsonResponse:
+def _clients_data(job: TrainingJob, now: datetime) -> HttpResponse:
     rows = tracking.client_rows(job, now)
-    return JsonResponse(
+    response = JsonResponse(
         {
             "success": True,
             "clients": rows,
-            "overview_stats": tracking.overview_stats(rows),
+            "overview_stats": {**tracking.overview_stats(rows), **federation_stats(rows)},
             "job": {
                 "id": job.pk,
                 "status": job.status,
@@ -132,6 +220,9 @@ def _clients_data(job: TrainingJob, now: datetime) -> JsonResponse:
                 "total_rounds": job.total_rounds,
             },
         }
+    )
+    return _tagged(
+        response, _snapshot_tag(job.tracking_version, tracking.status_valid_until(job, now))
     )
 
 
@@ -151,6 +242,109 @@ def get_client_performance_data(
             "client_info": rows[client_id],
         }
     )
+
+
+@api_methods("GET")
+@api_login_required
+@owned_job
+def get_client_events(request: HttpRequest, job: TrainingJob, client_id: str) -> JsonResponse:
+    """A client's timeline: its latest MAX_EVENTS status changes, oldest first."""
+    if client_id not in (job.clients_status or {}):
+        return json_error("client not found in this job", 404)
+    latest = list(
+        ClientEvent.objects.filter(job=job, client_id=client_id)
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "round", "old_status", "new_status", "message")[: MAX_EVENTS + 1]
+    )
+    return JsonResponse(
+        {
+            "success": True,
+            "events": [
+                {
+                    "time": created_at.isoformat(),
+                    "round": round_,
+                    "old_status": old_status,
+                    "new_status": new_status,
+                    "message": message,
+                }
+                for created_at, round_, old_status, new_status, message in reversed(
+                    latest[:MAX_EVENTS]
+                )
+            ],
+            "truncated": len(latest) > MAX_EVENTS,
+        }
+    )
+
+
+HISTORY_CSV_HEADER = [
+    "client_id",
+    "connection_name",
+    "dataset",
+    "round",
+    "accuracy",
+    "loss",
+    "samples",
+    "response_time",
+    "status",
+    "recorded_at",
+]
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return "" if value is None else value
+
+
+def history_rows(job: TrainingJob) -> Iterator[list[Any]]:
+    """One row per client per round it took part in, from the history and event rows.
+
+    A round's status is the client's last event in it (reported, error, completed, …), so a
+    round that failed has a row too, with empty metrics.
+    """
+    round_status: dict[tuple[str, int], str] = {}
+    for client_id, round_, status in (
+        ClientEvent.objects.filter(job=job, round__gt=0)
+        .order_by("created_at", "id")
+        .values_list("client_id", "round", "new_status")
+        .iterator()
+    ):
+        round_status[(client_id, round_)] = status
+    metrics = {
+        (m.client_id, m.round): m
+        for m in ClientRoundMetric.objects.filter(job=job).order_by().iterator()
+    }
+    config = job.clients_config or {}
+    for client_id, round_ in sorted(round_status.keys() | metrics.keys()):
+        site = config.get(client_id, {})
+        metric = metrics.get((client_id, round_))
+        yield [
+            client_id,
+            site.get("connection_name"),
+            site.get("dataset_name"),
+            round_,
+            metric and metric.accuracy,
+            metric and metric.loss,
+            metric and metric.train_samples,
+            metric and metric.response_time,
+            round_status.get((client_id, round_), tracking.REPORTED),
+            metric and metric.recorded_at.isoformat(),
+        ]
+
+
+@api_methods("GET")
+@api_login_required
+@owned_job
+def job_history_csv(request: HttpRequest, job: TrainingJob) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="fedtrack_job_{job.pk}_history.csv"'
+    writer = csv.writer(response)
+    writer.writerow(HISTORY_CSV_HEADER)
+    for row in history_rows(job):
+        writer.writerow([_csv_cell(value) for value in row])
+    return response
 
 
 @api_methods("GET", "POST")
@@ -251,9 +445,15 @@ def job_collection(request: HttpRequest) -> JsonResponse:
 @api_methods("GET")
 @api_login_required
 @owned_job
-def job_detail(request: HttpRequest, job: TrainingJob) -> JsonResponse:
+def job_detail(request: HttpRequest, job: TrainingJob) -> HttpResponse:
+    # Reconciled first, even for a conditional request: pollers are what notice a dead run.
     jobs.reconcile_with_flower(job)
-    return JsonResponse({"success": True, "job": job_json(job)})
+    # Nothing in a job's own fields is derived from time: only a write changes them.
+    tag = _fresh_tag(request, job.tracking_version, timezone.now())
+    if tag is not None:
+        return _not_modified(tag)
+    response = JsonResponse({"success": True, "job": job_json(job)})
+    return _tagged(response, _snapshot_tag(job.tracking_version, None))
 
 
 @api_methods("POST")

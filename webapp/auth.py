@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views import csrf, defaults
 
 from webapp.models import ApiToken
 
@@ -68,3 +69,28 @@ def api_methods(*methods: str) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorator
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 for a URL nothing answers: JSON under /api/, the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error("no such API endpoint", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: JSON under /api/ (never an HTML page or a traceback for scripts)."""
+    if request.path.startswith("/api/"):
+        return json_error("internal server error", 500)
+    return defaults.server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the API's callers get its JSON error shape, pages keep Django's."""
+    if request.path.startswith("/api/"):
+        return json_error(
+            f"CSRF check failed ({reason}): a browser session must send the csrftoken "
+            "cookie's value in an X-CSRFToken header; scripts use a bearer token",
+            403,
+        )
+    return csrf.csrf_failure(request, reason)

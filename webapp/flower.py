@@ -5,16 +5,20 @@ out to `flwr run`. Every failure becomes a `FlowerError` with a sentence a user 
 """
 
 import hashlib
+import ssl
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from flwr.cli.build import build_fab_from_disk
 from flwr.common.serde import fab_to_proto, user_config_to_proto
 from flwr.proto.control_pb2 import (  # pylint: disable=E0611
     ListNodesRequest,
     ListRunsRequest,
+    RegisterNodeRequest,
     StartRunRequest,
     StopRunRequest,
 )
@@ -44,14 +48,24 @@ def _fab(app_dir: Path) -> Fab:
     return Fab(hashlib.sha256(fab_bytes).hexdigest(), fab_bytes, {})
 
 
+def _verify() -> ssl.SSLContext | bool:
+    """How to check the SuperLink's certificate: the configured CA bundle, else the system's."""
+    if settings.FLOWER_INSECURE:
+        return False
+    try:
+        return ssl.create_default_context(cafile=settings.FLOWER_ROOT_CERTIFICATES or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise FlowerError(
+            f"cannot load FLOWER_ROOT_CERTIFICATES={settings.FLOWER_ROOT_CERTIFICATES!r}: {exc}"
+        ) from exc
+
+
 def _client() -> ControlHttpClient:
-    insecure = settings.FLOWER_INSECURE
-    root_certificates = settings.FLOWER_ROOT_CERTIFICATES or None
-    scheme = "http" if insecure else "https"
+    scheme = "http" if settings.FLOWER_INSECURE else "https"
     return ControlHttpClient(
         f"{scheme}://{settings.FLOWER_SUPERLINK}",
         interceptors=[RuntimeVersionHttpInterceptor(component_name="flwr CLI")],
-        verify=False if insecure else (root_certificates or True),
+        verify=_verify(),
         timeout=settings.FLOWER_CONTROL_TIMEOUT,
     )
 
@@ -98,3 +112,28 @@ def run_status(run_id: int) -> RunStatus | None:
 
 def list_nodes() -> list:
     return list(_call("list nodes", ListNodesRequest(), "ListNodes").nodes_info)
+
+
+def register_supernode(public_key: bytes, name: str) -> int:
+    """Register a site's SuperNode key (SuperLink with --enable-supernode-auth); its node id.
+
+    `public_key` is the OpenSSH `.pub` (what `ssh-keygen -t ecdsa` writes) or PEM text.
+    Equivalent to `flwr supernode register KEY.pub CONNECTION --name NAME`.
+    """
+    try:
+        if public_key.lstrip().startswith(b"-----BEGIN"):
+            key = serialization.load_pem_public_key(public_key)
+        else:
+            key = serialization.load_ssh_public_key(public_key)
+    except (ValueError, TypeError) as exc:
+        raise FlowerError(f"not a public key: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise FlowerError("SuperNode keys must be elliptic-curve (ssh-keygen -t ecdsa) keys")
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    request = RegisterNodeRequest(public_key=pem, name=name)
+    node_id = int(_call("register the SuperNode", request, "RegisterNode").node_id)
+    if not node_id:
+        raise FlowerError("the SuperLink did not register the SuperNode")
+    return node_id

@@ -2,7 +2,8 @@
 
 Status changes are conditional updates (`filter(status__in=…).update(…)`), so a late writer —
 a ServerApp that notices a stop, a web request racing the end of a run — never overwrites a
-job that has already ended.
+job that has already ended. Every write here that changes what the API shows also bumps
+`tracking_version`, the pollers' change marker (ETag), like each tracking flush does.
 """
 
 import logging
@@ -13,6 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from clients.datasets import sort_labels
@@ -28,6 +30,8 @@ ACTIVE = (Status.PENDING, Status.RUNNING)
 MAX_ROUNDS = 1000
 MAX_LOCAL_EPOCHS = 100
 MAX_CLIENTS_PER_JOB = 1000
+# Bounds a job's history rows (one per client and round); see docs/production.md.
+MAX_CLIENT_ROUNDS_PER_JOB = 100_000
 HIDDEN_SIZE = 32
 
 
@@ -59,6 +63,11 @@ def _check_ranges(req: JobRequest) -> None:
         raise JobValidationError("datasets: the same dataset is selected twice")
     if not 1 <= req.rounds <= MAX_ROUNDS:
         raise JobValidationError(f"rounds: must be between 1 and {MAX_ROUNDS}")
+    if req.rounds * len(req.selections) > MAX_CLIENT_ROUNDS_PER_JOB:
+        raise JobValidationError(
+            f"rounds: {req.rounds} rounds × {len(req.selections)} datasets is more than "
+            f"{MAX_CLIENT_ROUNDS_PER_JOB:,} client rounds per job"
+        )
     if not 1 <= req.local_epochs <= MAX_LOCAL_EPOCHS:
         raise JobValidationError(f"local_epochs: must be between 1 and {MAX_LOCAL_EPOCHS}")
     if not 0 < req.learning_rate <= 10:
@@ -175,14 +184,19 @@ def submit_job(job: TrainingJob, run_config: dict[str, int | float | str] | None
         finish_job(job.pk, Status.ERROR, str(exc))
         job.refresh_from_db()
         return
-    TrainingJob.objects.filter(pk=job.pk).update(flower_run_id=str(run_id))
+    TrainingJob.objects.filter(pk=job.pk).update(
+        flower_run_id=str(run_id), tracking_version=F("tracking_version") + 1
+    )
     job.flower_run_id = str(run_id)
 
 
 def mark_running(job_id: int) -> bool:
     return bool(
         TrainingJob.objects.filter(pk=job_id, status=Status.PENDING).update(
-            status=Status.RUNNING, started_at=timezone.now(), server_seen_at=timezone.now()
+            status=Status.RUNNING,
+            started_at=timezone.now(),
+            server_seen_at=timezone.now(),
+            tracking_version=F("tracking_version") + 1,
         )
     )
 
@@ -191,7 +205,10 @@ def finish_job(job_id: int, status: str, reason: str = "") -> bool:
     """End a job once: returns False if it had already ended."""
     return bool(
         TrainingJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
-            status=status, error_message=reason[:2000], finished_at=timezone.now()
+            status=status,
+            error_message=reason[:2000],
+            finished_at=timezone.now(),
+            tracking_version=F("tracking_version") + 1,
         )
     )
 

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -126,12 +127,13 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc=None) 
     raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
 
 
-def http_ok(url: str, token: str | None = None) -> bool:
+def http_ok(url: str, token: str | None = None, cafile: str | None = None) -> bool:
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:  # noqa: S310
             return response.status == 200
     except urllib.error.URLError:
         return False
@@ -142,6 +144,15 @@ def site_supernode_running(site: DemoSite) -> bool:
     request.add_header("Authorization", f"Bearer {site.token}")
     with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - loopback
         return json.load(response).get("supernode") == "running"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The SuperLink's TLS files (PEM): the CA bundle, its certificate and private key."""
+
+    ca_certfile: Path
+    certfile: Path
+    keyfile: Path
 
 
 @dataclass
@@ -178,12 +189,33 @@ class LocalStack:
         self.services.append(service)
         return service
 
-    def start_superlink(self, port: int, timeout: float = 60) -> Service:
+    def start_superlink(
+        self,
+        port: int,
+        timeout: float = 60,
+        tls: TlsFiles | None = None,
+        supernode_auth: bool = False,
+    ) -> Service:
+        """Plain HTTP by default (the demo); with `tls`, HTTPS and optionally SuperNode
+        authentication (production mode, docs/production.md)."""
         flwr_home = self.state_dir / "flwr-superlink"
         flwr_home.mkdir(parents=True, exist_ok=True)
+        if tls is None:
+            transport = ["--insecure"]
+        else:
+            transport = [
+                "--ssl-ca-certfile",
+                str(tls.ca_certfile),
+                "--ssl-certfile",
+                str(tls.certfile),
+                "--ssl-keyfile",
+                str(tls.keyfile),
+            ]
+        if supernode_auth:
+            transport.append("--enable-supernode-auth")
         argv = [
             str(Path(sys.executable).with_name("flower-superlink")),
-            "--insecure",
+            *transport,
             "--host",
             "127.0.0.1",
             "--port",
@@ -193,8 +225,10 @@ class LocalStack:
             str(self.state_dir / "superlink.db"),
         ]
         service = self._start("superlink", f"127.0.0.1:{port}", argv, flower_env(flwr_home))
+        scheme = "http" if tls is None else "https"
+        cafile = None if tls is None else str(tls.ca_certfile)
         wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{port}/health"),
+            lambda: http_ok(f"{scheme}://127.0.0.1:{port}/health", cafile=cafile),
             timeout,
             "SuperLink",
             service.process,

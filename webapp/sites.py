@@ -10,6 +10,11 @@ from django.conf import settings
 from webapp.models import Connection
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+# What a site may tell us about a dataset, as stored in a job's config and snapshot.
+MAX_NAME_LENGTH = 200
+MAX_FEATURES = 10_000
+MAX_CLASSES = 1_000
+MAX_ERROR_LENGTH = 2_000
 
 
 class SiteError(Exception):
@@ -50,17 +55,26 @@ def _get(connection: Connection, path: str) -> dict:
     return data
 
 
+def _short_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAME_LENGTH
+
+
 def _dataset_ok(meta: object) -> bool:
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+    if not isinstance(meta, dict) or not _short_text(meta.get("name")):
         return False
     if not meta.get("ok"):
         return isinstance(meta.get("error"), str)
+    features = meta.get("feature_names")
+    classes = meta.get("class_counts")
     return (
         isinstance(meta.get("rows"), int)
-        and isinstance(meta.get("feature_names"), list)
-        and all(isinstance(f, str) for f in meta["feature_names"])
-        and isinstance(meta.get("target"), str)
-        and isinstance(meta.get("class_counts"), dict)
+        and isinstance(features, list)
+        and len(features) <= MAX_FEATURES
+        and all(_short_text(f) for f in features)
+        and _short_text(meta.get("target"))
+        and isinstance(classes, dict)
+        and len(classes) <= MAX_CLASSES
+        and all(_short_text(label) for label in classes)
     )
 
 
@@ -70,6 +84,9 @@ def fetch_datasets(connection: Connection) -> list[dict]:
     datasets = data.get("datasets")
     if not isinstance(datasets, list) or not all(_dataset_ok(d) for d in datasets):
         raise SiteError("site API answered a malformed dataset list")
+    for meta in datasets:
+        if not meta.get("ok"):
+            meta["error"] = meta["error"][:MAX_ERROR_LENGTH]
     return datasets
 
 

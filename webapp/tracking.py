@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from webapp.models import ClientEvent, ClientRoundMetric, Connection, TrainingJob
@@ -46,6 +47,9 @@ WARNING_STATUSES = frozenset({ERROR, OFFLINE, SLOW})
 TERMINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
 
 MAX_REASON_LENGTH = 500
+# A client's timeline keeps its latest events only: a flapping client must not grow the
+# job's rows without end (a normal job writes about 2 per round; rounds ≤ 1000).
+MAX_EVENTS_PER_CLIENT = 2_500
 MAX_SAMPLES = 10**9
 MAX_SECONDS = 7 * 24 * 3600.0
 
@@ -100,10 +104,33 @@ class ReportError(ValueError):
     """A client's report that cannot be stored, with the reason shown to the user."""
 
 
+# Everything a ClientApp may put in its "metrics" record; anything else is refused, so a
+# client cannot smuggle data (or megabytes) into the job's history.
+KNOWN_METRICS = frozenset(
+    {
+        "accuracy",
+        "loss",
+        "train_loss",
+        "train_samples",
+        "test_samples",
+        "num-examples",
+        "train_seconds",
+    }
+)
+MAX_LOSS = 1e9
+MAX_SHOWN = 40
+
+
+def shown(value: Any) -> str:
+    """A value as it may appear in a stored reason: repr, cut to a bounded length."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
 def _number(metrics: Mapping[str, Any], key: str, lo: float, hi: float) -> float:
     value = metrics.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ReportError(f"{key} is missing or not a number ({value!r})")
+        raise ReportError(f"{key} is missing or not a number ({shown(value)})")
     value = float(value)
     if not math.isfinite(value) or not lo <= value <= hi:
         raise ReportError(f"{key}={value!r} is outside [{lo}, {hi}]")
@@ -115,7 +142,7 @@ def _count(metrics: Mapping[str, Any], key: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SAMPLES:
-        raise ReportError(f"{key} must be a non-negative whole number ({value!r})")
+        raise ReportError(f"{key} must be a non-negative whole number ({shown(value)})")
     return value
 
 
@@ -129,16 +156,36 @@ class RoundReport:
 
 
 def validate_report(metrics: Mapping[str, Any]) -> RoundReport:
-    """Check what a client reported after a round; raises ReportError with the reason."""
+    """Check what a client reported after a round; raises ReportError with the reason.
+
+    Known keys only; numbers finite and in range (accuracy in [0, 1], losses in
+    [0, MAX_LOSS], sample counts whole numbers in [0, MAX_SAMPLES], seconds in
+    [0, MAX_SECONDS]).
+    """
+    if not isinstance(metrics, Mapping):
+        raise ReportError(
+            f"metrics must be a record of named numbers, not {type(metrics).__name__}"
+        )
+    unknown = sorted(shown(key) for key in metrics if key not in KNOWN_METRICS)
+    if unknown:
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise ReportError(f"unknown metric(s) {', '.join(unknown[:5])}{more}")
     report = RoundReport(
         accuracy=_number(metrics, "accuracy", 0.0, 1.0),
-        loss=_number(metrics, "loss", 0.0, 1e9),
-        train_loss=_number(metrics, "train_loss", 0.0, 1e9),
+        loss=_number(metrics, "loss", 0.0, MAX_LOSS),
+        train_loss=_number(metrics, "train_loss", 0.0, MAX_LOSS),
         train_samples=_count(metrics, "train_samples"),
         test_samples=_count(metrics, "test_samples"),
     )
     if report.train_samples == 0:
         raise ReportError("train_samples is 0: the client trained on nothing")
+    if "num-examples" in metrics and _count(metrics, "num-examples") != report.train_samples:
+        raise ReportError(
+            f"num-examples={metrics['num-examples']!r} differs from "
+            f"train_samples={report.train_samples}"
+        )
+    if "train_seconds" in metrics:
+        _number(metrics, "train_seconds", 0.0, MAX_SECONDS)
     return report
 
 
@@ -230,6 +277,43 @@ def _straggler(
         expected_at = started + timedelta(seconds=previous)
         why += f"; its previous round took {previous:.0f} s"
     return Derived(SLOW, why, expected_at)
+
+
+def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
+    """The earliest moment after `now` at which derive_status could give any client of the job
+    another status with nothing written (going offline or slow), or a silent ServerApp could
+    fail the job; None if no such moment comes.
+
+    A snapshot served at `now` stays true until then unless a write bumps tracking_version,
+    which is what lets pollers get a cheap 304 (see webapp.api). Keep it in step with
+    derive_status and _slow_after.
+    """
+    if job.is_finished:
+        return None
+    entries = list((job.clients_status or {}).values())
+    replies_by_round: dict[int, list[float]] = {}
+    for entry in entries:
+        if entry.get("status") == REPORTED and entry.get("response_time") is not None:
+            replies_by_round.setdefault(entry.get("current_round", 0), []).append(
+                entry["response_time"]
+            )
+    threshold = timedelta(seconds=settings.CLIENT_TIMEOUT_THRESHOLD)
+    moments = []
+    if job.server_seen_at is not None:  # reconciliation may fail the job from then on
+        moments.append(job.server_seen_at + timedelta(seconds=settings.JOB_SERVER_TIMEOUT))
+    for entry in entries:
+        stored = entry.get("status", PENDING)
+        if stored in TERMINAL_STATUSES or stored in (PENDING, OFFLINE):
+            continue
+        last_seen = _parse_time(entry.get("last_seen"))
+        if last_seen is not None:
+            moments.append(last_seen + threshold)
+        started = _parse_time(entry.get("round_started_at"))
+        if stored == TRAINING and started is not None:
+            replies = replies_by_round.get(entry.get("current_round", 0))
+            for after, _ in _slow_after(entry, replies):
+                moments.append(started + timedelta(seconds=after))
+    return min((moment for moment in moments if moment > now), default=None)
 
 
 def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -348,6 +432,12 @@ class ClientTracker:
         self._site_problems: dict[str, str | None] = {
             cid: entry.get("site_problem") for cid, entry in job.clients_status.items()
         }
+        self._event_counts: dict[str, int] = dict(
+            ClientEvent.objects.filter(job_id=job_id)
+            .values("client_id")
+            .annotate(n=Count("id"))
+            .values_list("client_id", "n")
+        )
 
     @property
     def client_ids(self) -> list[str]:
@@ -542,6 +632,20 @@ class ClientTracker:
                 )
             if pending.events:
                 ClientEvent.objects.bulk_create(pending.events)
+                self._prune_events(pending.events)
+
+    def _prune_events(self, written: list[ClientEvent]) -> None:
+        for event in written:
+            self._event_counts[event.client_id] = self._event_counts.get(event.client_id, 0) + 1
+        for client_id in {event.client_id for event in written}:
+            if self._event_counts[client_id] <= MAX_EVENTS_PER_CLIENT:
+                continue
+            events = ClientEvent.objects.filter(job_id=self.job_id, client_id=client_id)
+            oldest = events.order_by("-created_at", "-id").values_list("id", flat=True)[
+                MAX_EVENTS_PER_CLIENT:
+            ]
+            events.filter(id__in=list(oldest)).delete()
+            self._event_counts[client_id] = MAX_EVENTS_PER_CLIENT
 
 
 def performance_history(job: TrainingJob, client_id: str) -> dict[str, list]:

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from webapp import api, views
+from webapp import api, openapi, views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="job_list"), name="home"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("datasets/", views.datasets, name="datasets"),
     path("connections/", views.add_connection, name="add_connection"),
     # JSON API
+    path("api/schema/", openapi.api_schema, name="api_schema"),
     path("api/connections/", api.connections, name="api_connections"),
     path("api/jobs/", api.job_collection, name="api_jobs"),
     path("api/jobs/<int:job_id>/", api.job_detail, name="api_job_detail"),
@@ -25,4 +26,10 @@ urlpatterns = [
         api.get_client_performance_data,
         name="get_client_performance_data",
     ),
+    path(
+        "api/jobs/<int:job_id>/clients/<str:client_id>/events/",
+        api.get_client_events,
+        name="get_client_events",
+    ),
+    path("api/jobs/<int:job_id>/history.csv", api.job_history_csv, name="job_history_csv"),
 ]

@@ -14,6 +14,29 @@ from webapp.forms import ConnectionForm, StartTrainingForm, parse_selections
 from webapp.models import Connection, TrainingJob
 from webapp.sites import site_views
 
+# The overview cards: (data-stat key, label, hint); dashboard.js fills the values.
+OVERVIEW_CARDS = [
+    ("total", "Clients", ""),
+    ("active", "Active", "connected or training"),
+    ("warning", "Warnings", "error, offline or slow"),
+    ("accuracy", "Average accuracy", ""),
+    ("health", "Federation health", "share of clients active"),
+    ("round", "Progress", ""),
+    ("stragglers", "Stragglers", "slower than the round's others"),
+    ("samples", "Average samples", "training rows per client"),
+]
+
+# The dashboard's adaptive polling (seed §7.2), in seconds; settings.DASHBOARD_POLL overrides
+# any of them (tests use short ones). Failed polls back off from retry_base to retry_max.
+DASHBOARD_POLL = {
+    "training": 3,
+    "between_rounds": 8,
+    "ended": 30,
+    "hidden_factor": 4,
+    "retry_base": 2,
+    "retry_max": 60,
+}
+
 
 @require_GET
 @login_required
@@ -95,20 +118,31 @@ def start_training(request: HttpRequest) -> HttpResponse:
 def client_dashboard(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(TrainingJob, pk=job_id, owner=request.user)
     performance = reverse("get_client_performance_data", args=[job.pk, "__CLIENT__"])
+    poll = {**DASHBOARD_POLL, **getattr(settings, "DASHBOARD_POLL", {})}
     return render(
         request,
         "webapp/client_dashboard.html",
         {
             "job": job,
+            "overview_cards": OVERVIEW_CARDS,
             "dashboard_config": {
                 "job_id": job.pk,
                 "clients_url": reverse("get_clients_data", args=[job.pk]),
                 "job_url": reverse("api_job_detail", args=[job.pk]),
                 "performance_url_template": performance,
+                "events_url_template": reverse("get_client_events", args=[job.pk, "__CLIENT__"]),
+                "history_csv_url": reverse("job_history_csv", args=[job.pk]),
                 "stop_url": reverse("api_job_stop", args=[job.pk]),
                 "model_url": reverse("download_model", args=[job.pk]),
                 "login_url": reverse("login"),
-                "poll_interval_ms": 1000 * settings.CLIENT_TRACKING_UPDATE_INTERVAL,
+                "poll": {
+                    "training_ms": round(1000 * poll["training"]),
+                    "between_rounds_ms": round(1000 * poll["between_rounds"]),
+                    "ended_ms": round(1000 * poll["ended"]),
+                    "hidden_factor": poll["hidden_factor"],
+                    "retry_base_ms": round(1000 * poll["retry_base"]),
+                    "retry_max_ms": round(1000 * poll["retry_max"]),
+                },
             },
         },
     )

@@ -14,7 +14,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
-from webapp.tracking import ClientTracker, ReportError, validate_report
+from webapp.tracking import ClientTracker, ReportError, shown, validate_report
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +145,19 @@ def update_client_tracking(
     client_record = content.config_records.get("client")
     claimed = client_record.get("client_id") if client_record is not None else None
     if claimed != client_id:
+        # Spoofing or a confused site: flagged on the client the message was for, naming
+        # the node the reply really came from (never what it claims).
+        if claimed is None:
+            what = "names no client_id"
+        elif isinstance(claimed, str) and claimed in tracker.statuses:
+            what = f"claims to be {claimed}, another client of this job"
+        else:
+            what = f"claims client_id {shown(claimed)}, which is not in this job"
         tracker.failed(
-            client_id, server_round, f"reply claims client_id {claimed!r}, expected {client_id!r}"
+            client_id,
+            server_round,
+            f"rejected reply: node {reply.metadata.src_node_id} answered for {client_id} "
+            f"but {what}",
         )
         return None
     error_record = content.config_records.get("error")

@@ -48,6 +48,9 @@ def test_it_returns_every_client_in_the_seed_shape(owner, owner_client):
         "active_clients": 0,
         "warning_clients": 0,
         "avg_accuracy": 0.85,
+        "federation_health": 0.0,
+        "stragglers": 0,
+        "avg_samples": 80.0,
     }
 
 

@@ -228,3 +228,25 @@ def test_it_hides_another_users_job_from_the_job_api(owner, outsider_client, met
     assert response.json()["success"] is False
     job.refresh_from_db()
     assert job.status == "pending"
+
+
+def test_it_rejects_a_connection_id_beyond_a_database_integer(api):
+    response = api.post(
+        "/api/jobs/",
+        {"name": "x", "datasets": [{"connection_id": 2**70, "dataset_name": "d"}]},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "error": "connection_id: out of range"}
+
+
+def test_it_rejects_a_nul_character_in_a_name(api):
+    response = api.post(
+        "/api/connections/",
+        {"name": "Hospital\u0000", "ip": "10.0.0.1", "token": "t"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "error": "name: must not contain NUL characters"}

@@ -60,3 +60,25 @@ def test_it_hides_another_users_dashboard_page(owner, outsider_client):
 
     assert outsider_client.get(f"/jobs/{job.pk}/").status_code == 404
     assert outsider_client.get(f"/jobs/{job.pk}/model/").status_code == 404
+
+
+def test_it_answers_a_session_post_without_csrf_token_with_a_json_403(owner):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+
+    response = browser.post("/api/jobs/", {}, content_type="application/json")
+
+    assert response.status_code == 403
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"].startswith("CSRF check failed")
+
+
+def test_it_keeps_djangos_csrf_page_for_pages(owner):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+
+    response = browser.post("/jobs/start/", {})
+
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("text/html")

@@ -107,4 +107,8 @@ def test_it_gives_the_dashboard_its_api_urls(owner, owner_client):
     assert (
         config["performance_url_template"] == f"/api/jobs/{job.pk}/clients/__CLIENT__/performance/"
     )
-    assert config["poll_interval_ms"] == 5000
+    assert config["events_url_template"] == f"/api/jobs/{job.pk}/clients/__CLIENT__/events/"
+    assert config["history_csv_url"] == f"/api/jobs/{job.pk}/history.csv"
+    assert config["poll"]["training_ms"] == 3000
+    assert config["poll"]["between_rounds_ms"] == 8000
+    assert config["poll"]["ended_ms"] == 30000

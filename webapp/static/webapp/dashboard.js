@@ -1,10 +1,17 @@
 /*
- * FedTrack — live client dashboard (walking skeleton).
+ * FedTrack — live client dashboard.
  *
  * Reads its configuration from the json_script block #dashboard-config:
- *   { job_id, clients_url, job_url, performance_url_template ("__CLIENT__"),
- *     stop_url, model_url, poll_interval_ms, login_url? }
+ *   { job_id, clients_url, job_url, performance_url_template / events_url_template
+ *     ("__CLIENT__"), history_csv_url, stop_url, model_url, login_url?,
+ *     poll: {training_ms, between_rounds_ms, ended_ms, hidden_factor, retry_base_ms,
+ *            retry_max_ms} }
  * (login_url falls back to data-login-url on #dashboard).
+ *
+ * Polling is adaptive (fast while a client trains, slower between rounds, slow once the job
+ * has ended, slower still in a hidden tab) and conditional: the two snapshots are fetched
+ * with If-None-Match, and a 304 keeps the view as it is. #dashboard carries the current
+ * interval in data-poll-interval (ms) and its reason in data-poll-mode.
  *
  * Layout of this file, top to bottom:
  *   1. statuses      – the one place that maps a status to a label + colour class
@@ -41,8 +48,12 @@
     failed: "Failed",
     stopped: "Stopped"
   };
-  var ACTIVE_CLIENT_STATUSES = ["connected", "training"];
+  var ACTIVE_CLIENT_STATUSES = ["connected", "training", "slow"];
   var WARNING_CLIENT_STATUSES = ["error", "offline", "slow"];
+  var TRAINING_CLIENT_STATUSES = ["training", "slow"];
+  // The filter's order; problems first in the list, the most urgent first.
+  var CLIENT_STATUS_ORDER = ["error", "offline", "slow", "training", "connected", "pending",
+    "reported", "completed", "stopped"];
   var TERMINAL_JOB_STATUSES = ["completed", "failed", "stopped", "error"];
   var STOPPABLE_JOB_STATUSES = ["pending", "running"];
 
@@ -62,6 +73,26 @@
 
   function isWarningStatus(status) {
     return WARNING_CLIENT_STATUSES.indexOf(status) !== -1;
+  }
+
+  /** Sort key: problems first (error, offline, slow), then by name, then id. */
+  function compareClients(a, b) {
+    var pa = WARNING_CLIENT_STATUSES.indexOf(a.status);
+    var pb = WARNING_CLIENT_STATUSES.indexOf(b.status);
+    pa = pa === -1 ? WARNING_CLIENT_STATUSES.length : pa;
+    pb = pb === -1 ? WARNING_CLIENT_STATUSES.length : pb;
+    if (pa !== pb) return pa - pb;
+    var na = String(a.name || "").toLowerCase();
+    var nb = String(b.name || "").toLowerCase();
+    if (na !== nb) return na < nb ? -1 : 1;
+    return String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0;
+  }
+
+  /** Does a client pass the list filter ("" = all, "problems", or one status)? */
+  function matchesFilter(client, filter) {
+    if (!filter) return true;
+    if (filter === "problems") return isWarningStatus(client.status);
+    return client.status === filter;
   }
 
   /* ======================================================================
@@ -94,6 +125,23 @@
 
   function formatCount(n) {
     return isNumber(n) ? n.toLocaleString() : DASH;
+  }
+
+  function formatSecondsShort(seconds) {
+    return isNumber(seconds) ? Math.max(0, Math.round(seconds)) + " s" : DASH;
+  }
+
+  /** A status reason, with the straggler's expected reply time when the API gives one
+   *  (an absolute time, so the countdown stays right between polls and across 304s). */
+  function formatReason(client, nowMs) {
+    var parts = [];
+    if (client.status_reason) parts.push(String(client.status_reason));
+    var expected = client.expected_at ? Date.parse(client.expected_at) : NaN;
+    if (!isNaN(expected)) {
+      var left = (expected - (nowMs || Date.now())) / 1000;
+      parts.push(left > 0 ? "expected in about " + formatSecondsShort(left) : "overdue");
+    }
+    return parts.join(" — ");
   }
 
   function formatRound(current, total) {
@@ -141,6 +189,29 @@
     return String(template).split("__CLIENT__").join(encodeURIComponent(clientId));
   }
 
+  /** One timeline entry as a sentence: joined, started round N, reported, dropped, … */
+  function describeEvent(event) {
+    var round = isNumber(event.round) && event.round > 0 ? " round " + event.round : "";
+    var message = event.message ? String(event.message) : "";
+    var text;
+    switch (event.new_status) {
+      case "connected":
+        text = event.old_status === "offline" || event.old_status === "error" ? "Rejoined" : "Joined";
+        break;
+      case "training": text = "Started" + (round || " training"); break;
+      case "reported": text = "Reported" + round; break;
+      case "evaluated": text = "Evaluated" + round; break;
+      case "completed": text = "Completed the job"; break;
+      case "stopped": text = "Stopped"; break;
+      case "error": text = "Error" + (round ? " in" + round : ""); break;
+      case "offline": text = "Dropped out" + (round ? " in" + round : ""); break;
+      case "slow": text = "Straggling" + (round ? " in" + round : ""); break;
+      default:
+        text = statusInfo(event.old_status).label + " → " + statusInfo(event.new_status).label;
+    }
+    return message ? text + ": " + message : text;
+  }
+
   /* ======================================================================
    * 3. API — every request goes through requestJSON
    * ==================================================================== */
@@ -173,8 +244,13 @@
      * fetch + JSON. Resolves with the parsed body when the server answered
      * {"success": true, …}; rejects with ApiError otherwise.
      */
+    var snapshots = new Map(); // url → {tag, body}: the last 200 answer of a conditional GET
+
     function requestJSON(url, init) {
+      var conditional = Boolean(init && init.conditional);
+      var cached = conditional ? snapshots.get(url) : null;
       var headers = { Accept: "application/json" };
+      if (cached) headers["If-None-Match"] = cached.tag;
       var extra = (init && init.headers) || {};
       Object.keys(extra).forEach(function (k) { headers[k] = extra[k]; });
       var request = {
@@ -190,6 +266,9 @@
             throw new ApiError(401, "Your session has expired.");
           }
           rememberServerClock(response);
+          if (response.status === 304 && cached) {
+            return { body: cached.body, changed: false };
+          }
           return response.text().then(function (text) {
             var body = null;
             try {
@@ -204,7 +283,11 @@
             if (!body || body.success !== true) {
               throw new ApiError(0, serverMessage || "Unexpected answer from the server.");
             }
-            return body;
+            if (!conditional) return body;
+            var tag = response.headers.get("ETag");
+            if (tag) snapshots.set(url, { tag: tag, body: body });
+            else snapshots.delete(url);
+            return { body: body, changed: true };
           });
         },
         function () {
@@ -215,6 +298,10 @@
 
     api.get = function (url) {
       return requestJSON(url);
+    };
+    /** Conditional GET: resolves {body, changed}; a 304 gives the last body, changed=false. */
+    api.getSnapshot = function (url) {
+      return requestJSON(url, { conditional: true });
     };
     api.post = function (url, csrfToken) {
       return requestJSON(url, { method: "POST", headers: { "X-CSRFToken": csrfToken } });
@@ -348,13 +435,17 @@
     };
   }
 
-  /** The four counters: total, active, warnings, average accuracy. */
+  /** The counters: total, active, warnings, accuracy, health, stragglers, samples. */
   function createOverviewView(root) {
     var nodes = {
       total: root.querySelector('[data-stat="total"]'),
       active: root.querySelector('[data-stat="active"]'),
       warning: root.querySelector('[data-stat="warning"]'),
-      accuracy: root.querySelector('[data-stat="accuracy"]')
+      accuracy: root.querySelector('[data-stat="accuracy"]'),
+      health: root.querySelector('[data-stat="health"]'),
+      healthProgress: root.querySelector('[data-stat="health-progress"]'),
+      stragglers: root.querySelector('[data-stat="stragglers"]'),
+      samples: root.querySelector('[data-stat="samples"]')
     };
     return {
       render: function (stats, clients) {
@@ -370,20 +461,48 @@
         setText(nodes.warning, String(warnings));
         toggleClass(nodes.warning, "has-warnings", warnings > 0);
         setText(nodes.accuracy, anyAccuracy ? formatPercent(stats.avg_accuracy) : DASH);
+
+        var total = clients.length;
+        var health = isNumber(stats.federation_health)
+          ? stats.federation_health
+          : (total ? clients.filter(function (c) { return ACTIVE_CLIENT_STATUSES.indexOf(c.status) !== -1; }).length / total : 0);
+        setText(nodes.health, total ? Math.round(health * 100) + "%" : DASH);
+        setProgress(nodes.healthProgress, Math.round(health * 100), 100);
+        var stragglers = isNumber(stats.stragglers)
+          ? stats.stragglers
+          : clients.filter(function (c) { return c.status === "slow"; }).length;
+        setText(nodes.stragglers, String(stragglers));
+        toggleClass(nodes.stragglers, "has-warnings", stragglers > 0);
+        setText(nodes.samples, isNumber(stats.avg_samples) && stats.avg_samples > 0
+          ? formatCount(Math.round(stats.avg_samples)) : DASH);
       }
     };
   }
 
   /**
-   * The sidebar list. Keeps a map client id → row so each poll only touches
-   * the text that changed; rows are buttons (keyboard: Tab, Enter/Space,
-   * arrow keys move between rows).
+   * The sidebar list. Keeps a map client id → row so each poll only touches the text that
+   * changed and moves only rows that are out of place (problems first, then by name); rows
+   * are buttons (keyboard: Tab, Enter/Space, arrow keys/Home/End move between shown rows).
+   * The filter hides rows rather than rebuilding the list.
    */
   function createClientListView(root, onSelect) {
     var list = root.querySelector("#client-list");
     var placeholder = list.querySelector('[data-clients="placeholder"]');
     var count = root.querySelector('[data-clients="count"]');
-    var rows = new Map(); // id (string) → {button, name, statusDot, statusLabel, accuracy, round, meta}
+    var filterSelect = root.querySelector("#client-filter");
+    var filter = "";
+    var filterOptions = new Map(); // status → <option>
+    var rows = new Map(); // id (string) → {button, name, statusDot, statusLabel, accuracy, round, meta, seen, client}
+    var lastClients = [];
+
+    if (filterSelect) {
+      CLIENT_STATUS_ORDER.forEach(function (status) {
+        var option = el("option", null, statusInfo(status).label);
+        option.value = status;
+        filterSelect.appendChild(option);
+        filterOptions.set(status, option);
+      });
+    }
 
     function createRow(id) {
       var button = el("button", "list-group-item list-group-item-action client-row");
@@ -407,23 +526,52 @@
 
       var round = el("span", "client-round");
       var meta = el("span", "client-meta");
+      var seen = el("span", "client-seen");
 
-      [name, accuracyWrap, status, round, meta].forEach(function (n) { button.appendChild(n); });
+      [name, accuracyWrap, status, round, meta, seen].forEach(function (n) { button.appendChild(n); });
       var row = { button: button, name: name, statusDot: statusDot, statusLabel: statusLabel,
-        accuracy: accuracy, round: round, meta: meta };
+        accuracy: accuracy, round: round, meta: meta, seen: seen, client: null };
       rows.set(id, row);
       return row;
     }
 
-    function updateRow(row, client) {
+    function renderSeen(row, nowMs) {
+      setText(row.seen, row.client.last_seen ? "seen " + formatRelativeTime(row.client.last_seen, nowMs) : "not seen yet");
+    }
+
+    function updateRow(row, client, nowMs) {
+      row.client = client;
       setText(row.name, client.name || "Client " + client.id);
       setStatusClass(row.statusDot, client.status);
       setText(row.statusLabel, statusInfo(client.status).label);
       setText(row.accuracy, formatPercent(client.accuracy));
       setText(row.round, "Round " + (isNumber(client.current_round) ? client.current_round : 0));
       setText(row.meta, client.dataset_name || "No dataset");
-      setAttr(row.button, "title", client.status_reason || null);
+      renderSeen(row, nowMs);
+      setAttr(row.button, "title", formatReason(client) || null);
       toggleClass(row.button, "is-flagged", isWarningStatus(client.status));
+      setHidden(row.button, !matchesFilter(client, filter));
+    }
+
+    function renderCounts(clients) {
+      var byStatus = {};
+      var problems = 0;
+      var shown = 0;
+      clients.forEach(function (c) {
+        byStatus[c.status] = (byStatus[c.status] || 0) + 1;
+        if (isWarningStatus(c.status)) problems++;
+        if (matchesFilter(c, filter)) shown++;
+      });
+      filterOptions.forEach(function (option, status) {
+        setText(option, statusInfo(status).label + " (" + (byStatus[status] || 0) + ")");
+      });
+      if (filterSelect) setText(filterSelect.options[1], "Problems — error, offline, slow (" + problems + ")");
+      var total = clients.length === 1 ? "1 client" : clients.length + " clients";
+      setText(count, filter ? shown + " of " + total : total);
+      if (placeholder) {
+        setText(placeholder, clients.length ? "No client matches this filter." : "No clients have joined this job yet.");
+        setHidden(placeholder, shown > 0);
+      }
     }
 
     list.addEventListener("click", function (event) {
@@ -434,7 +582,7 @@
     list.addEventListener("keydown", function (event) {
       var keys = ["ArrowDown", "ArrowUp", "Home", "End"];
       if (keys.indexOf(event.key) === -1) return;
-      var buttons = Array.prototype.slice.call(list.querySelectorAll("[data-client-id]"));
+      var buttons = Array.prototype.slice.call(list.querySelectorAll("[data-client-id]:not([hidden])"));
       if (!buttons.length) return;
       var index = buttons.indexOf(document.activeElement);
       var next;
@@ -446,16 +594,27 @@
       buttons[next].focus();
     });
 
+    if (filterSelect) {
+      filterSelect.addEventListener("change", function () {
+        filter = filterSelect.value;
+        rows.forEach(function (row) { setHidden(row.button, !matchesFilter(row.client, filter)); });
+        renderCounts(lastClients);
+      });
+    }
+
     return {
-      render: function (clients) {
+      render: function (clients, nowMs) {
+        lastClients = clients;
+        var sorted = clients.slice().sort(compareClients);
         var seen = new Set();
-        clients.forEach(function (client, index) {
+        var offset = placeholder ? 1 : 0;
+        sorted.forEach(function (client, index) {
           var id = String(client.id);
           seen.add(id);
           var row = rows.get(id) || createRow(id);
-          updateRow(row, client);
-          // Keep API order, moving a node only when it is out of place.
-          var wanted = list.children[index + (placeholder ? 1 : 0)];
+          updateRow(row, client, nowMs);
+          // Move a node only when it is out of place: a steady list is not touched.
+          var wanted = list.children[index + offset];
           if (wanted !== row.button) list.insertBefore(row.button, wanted || null);
         });
         rows.forEach(function (row, id) {
@@ -464,11 +623,11 @@
             rows.delete(id);
           }
         });
-        if (placeholder) {
-          setText(placeholder, "No clients have joined this job yet.");
-          setHidden(placeholder, clients.length > 0);
-        }
-        setText(count, clients.length === 1 ? "1 client" : clients.length + " clients");
+        renderCounts(clients);
+      },
+      /** Keep every row's "seen … ago" ticking between polls. */
+      tick: function (nowMs) {
+        rows.forEach(function (row) { if (row.client) renderSeen(row, nowMs); });
       },
       markSelected: function (selectedId) {
         rows.forEach(function (row, id) {
@@ -494,7 +653,7 @@
         labels: [],
         datasets: [
           {
-            label: "Accuracy (%)",
+            label: "Accuracy (%, evaluation)",
             data: [],
             yAxisID: "yAccuracy",
             borderColor: "#0a58ca",
@@ -504,13 +663,25 @@
             spanGaps: true
           },
           {
-            label: "Loss",
+            label: "Loss (evaluation)",
             data: [],
             yAxisID: "yLoss",
             borderColor: "#b02a37",
             backgroundColor: "rgba(176, 42, 55, 0.15)",
             borderDash: [6, 4],
             pointStyle: "rectRot",
+            pointRadius: 4,
+            tension: 0.25,
+            spanGaps: true
+          },
+          {
+            label: "Loss (training)",
+            data: [],
+            yAxisID: "yLoss",
+            borderColor: "#9a4a00",
+            backgroundColor: "rgba(154, 74, 0, 0.15)",
+            borderDash: [2, 3],
+            pointStyle: "triangle",
             pointRadius: 4,
             tension: 0.25,
             spanGaps: true
@@ -546,7 +717,9 @@
               label: function (ctx) {
                 var v = ctx.parsed.y;
                 if (v == null) return ctx.dataset.label + ": " + DASH;
-                return ctx.datasetIndex === 0 ? "Accuracy: " + v.toFixed(1) + "%" : "Loss: " + v.toFixed(4);
+                return ctx.datasetIndex === 0
+                  ? "Accuracy: " + v.toFixed(1) + "%"
+                  : ctx.dataset.label + ": " + v.toFixed(4);
               }
             }
           }
@@ -556,7 +729,30 @@
     return chart;
   }
 
-  /** Client detail card: fields + chart. */
+  /** Bar chart of a client's response time per round; created once, updated in place. */
+  function createResponseTimeChart(canvas) {
+    if (!canvas || typeof window.Chart !== "function") return null;
+    var reducedMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    return new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: [],
+        datasets: [{ label: "Response time (s)", data: [], backgroundColor: "#0b7285" }]
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: reducedMotion ? false : { duration: 250 },
+        scales: { y: { beginAtZero: true, title: { display: true, text: "Seconds" } } },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: function (ctx) { return formatSeconds(ctx.parsed.y); } } }
+        }
+      }
+    });
+  }
+
+  /** Client detail card: fields, charts and the event timeline. */
   function createDetailView(root) {
     var card = root.querySelector("#client-detail");
     var q = function (sel) { return card.querySelector(sel); };
@@ -566,7 +762,10 @@
       placeholder: q('[data-detail="placeholder"]'),
       body: q('[data-detail="body"]'),
       chartStatus: q('[data-detail="chart-status"]'),
-      canvas: q("#performance-chart")
+      canvas: q("#performance-chart"),
+      responseCanvas: q("#response-time-chart"),
+      timeline: q("#client-timeline"),
+      timelineStatus: q('[data-detail="timeline-status"]')
     };
     var fields = {};
     Array.prototype.forEach.call(card.querySelectorAll("[data-field]"), function (n) {
@@ -576,9 +775,12 @@
     var defaultCanvasLabel = nodes.canvas ? nodes.canvas.getAttribute("aria-label") : "";
     var badge = createStatusBadge();
     var chart = null;
+    var responseChart = null;
+    var timelineKey = null;
 
     function ensureChart() {
       if (!chart) chart = createPerformanceChart(nodes.canvas);
+      if (!responseChart) responseChart = createResponseTimeChart(nodes.responseCanvas);
       return chart;
     }
 
@@ -601,7 +803,7 @@
         setText(fields.dataset, client.dataset_name || DASH);
         setText(fields.id, String(client.id));
         setText(fields.status, statusInfo(client.status).label);
-        setText(fields.status_reason, client.status_reason || "");
+        setText(fields.status_reason, formatReason(client));
         setText(fields.round, isNumber(client.current_round) ? String(client.current_round) : DASH);
         setText(fields.accuracy, formatPercent(client.accuracy));
         setText(fields.loss, formatLoss(client.loss));
@@ -627,11 +829,22 @@
         perf = perf || {};
         var labels = Array.isArray(perf.labels) ? perf.labels.slice() : [];
         var accuracy = (Array.isArray(perf.accuracy) ? perf.accuracy : []).map(toPercent);
-        var loss = (Array.isArray(perf.loss) ? perf.loss : []).map(function (v) { return isNumber(v) ? v : null; });
+        var numbers = function (key) {
+          return (Array.isArray(perf[key]) ? perf[key] : []).map(function (v) { return isNumber(v) ? v : null; });
+        };
+        var loss = numbers("loss");
+        var trainLoss = numbers("train_loss");
         c.data.labels = labels;
         c.data.datasets[0].data = accuracy;
         c.data.datasets[1].data = loss;
+        c.data.datasets[2].data = trainLoss;
+        c.data.datasets[2].hidden = !trainLoss.some(isNumber);
         c.update();
+        if (responseChart) {
+          responseChart.data.labels = labels.slice();
+          responseChart.data.datasets[0].data = numbers("response_time");
+          responseChart.update();
+        }
 
         var last = labels.length - 1;
         if (last < 0) {
@@ -645,11 +858,49 @@
         }
       },
       clearPerformance: function () {
-        if (!chart) return;
-        chart.data.labels = [];
-        chart.data.datasets.forEach(function (d) { d.data = []; });
-        chart.update();
+        [chart, responseChart].forEach(function (c) {
+          if (!c) return;
+          c.data.labels = [];
+          c.data.datasets.forEach(function (d) { d.data = []; });
+          c.update();
+        });
         setAttr(nodes.canvas, "aria-label", defaultCanvasLabel);
+        timelineKey = null;
+        if (nodes.timeline) nodes.timeline.textContent = "";
+      },
+      setTimelineStatus: function (text) {
+        setText(nodes.timelineStatus, text || "");
+      },
+      /** The client's events, newest first; rebuilt only when they changed. */
+      setTimeline: function (events, truncated) {
+        if (!nodes.timeline) return;
+        events = Array.isArray(events) ? events : [];
+        var last = events[events.length - 1];
+        var key = events.length + "|" + (last ? last.time + last.new_status : "");
+        setText(nodes.timelineStatus, events.length
+          ? (truncated ? "Showing the latest " + events.length + " events." : "")
+          : "No events yet.");
+        if (key === timelineKey) return;
+        timelineKey = key;
+        var fragment = document.createDocumentFragment();
+        for (var i = events.length - 1; i >= 0; i--) {
+          var event = events[i];
+          var item = el("li", "timeline-item");
+          item.dataset.status = String(event.new_status);
+          var time = el("time", "timeline-time", event.time ? new Date(event.time).toLocaleTimeString() : DASH);
+          if (event.time) {
+            time.setAttribute("datetime", event.time);
+            time.title = formatAbsoluteTime(event.time);
+          }
+          var badge = createStatusBadge();
+          updateStatusBadge(badge, event.new_status);
+          item.appendChild(time);
+          item.appendChild(badge);
+          item.appendChild(el("span", "timeline-text", describeEvent(event)));
+          fragment.appendChild(item);
+        }
+        nodes.timeline.textContent = "";
+        nodes.timeline.appendChild(fragment);
       }
     };
   }
@@ -658,16 +909,34 @@
    * 6. Controller
    * ==================================================================== */
 
-  var MAX_RETRY_DELAY_MS = 30000;
-  var CLOCK_TICK_MS = 1000; // refreshes "last seen … ago" between polls
+  var CLOCK_TICK_MS = 1000; // "last seen … ago", "updated … ago", "retrying in …"
+  var DEFAULT_POLL = {
+    training_ms: 3000,
+    between_rounds_ms: 8000,
+    ended_ms: 30000,
+    hidden_factor: 4,
+    retry_base_ms: 2000,
+    retry_max_ms: 60000
+  };
+
+  function pollSettings(config) {
+    var poll = {};
+    var given = config.poll || {};
+    Object.keys(DEFAULT_POLL).forEach(function (key) {
+      poll[key] = isNumber(given[key]) && given[key] > 0 ? given[key] : DEFAULT_POLL[key];
+    });
+    return poll;
+  }
 
   function createDashboard(root, config) {
-    var interval = isNumber(config.poll_interval_ms) && config.poll_interval_ms > 0 ? config.poll_interval_ms : 5000;
+    var poll = pollSettings(config);
     var loginUrl = config.login_url || root.dataset.loginUrl || "/accounts/login/";
     var api = createApi({ loginUrl: loginUrl });
 
     var notices = {
       connection: root.querySelector("#notice-connection"),
+      staleText: root.querySelector('[data-notice="stale-text"]'),
+      retryNow: root.querySelector('[data-notice="retry-now"]'),
       notFound: root.querySelector("#notice-not-found"),
       action: root.querySelector("#notice-action"),
       liveState: root.querySelector('[data-job="live-state"]')
@@ -678,17 +947,17 @@
     var state = {
       clients: new Map(),     // id → last client object from the API
       selectedId: parseClientHash(window.location.hash),
-      perfKey: null,          // what the chart currently shows: "<id>|<round>|<accuracy>|<loss>"
-      perfSeq: 0,             // guards against out-of-order performance answers
+      detailKey: null,        // what the chart and timeline show: see detailKey()
+      detailSeq: 0,           // guards against out-of-order detail answers
       timer: null,
+      nextPollAt: null,       // Date.now() of the next scheduled poll
       inFlight: false,
       failures: 0,
       finished: false,        // job reached a terminal status
-      finalRefreshDone: false,
       halted: false,          // job not found / session gone: no more polling
-      waitingForVisible: false,
       refreshAgain: false,    // a refresh was asked for while one was in flight
       loadedOnce: false,
+      updatedAt: null,        // Date.now() of the last answer (200 or 304)
       revealed: false         // scrolled the #client_<id> row into view once
     };
 
@@ -701,6 +970,7 @@
 
     function redirectToLogin() {
       state.halted = true;
+      clearTimer();
       var here = window.location.pathname + window.location.search + window.location.hash;
       var sep = loginUrl.indexOf("?") === -1 ? "?" : "&";
       window.location.assign(loginUrl + sep + "next=" + encodeURIComponent(here));
@@ -713,6 +983,8 @@
       setHidden(notices.connection, true);
       jobView.hideActions();
       setText(notices.liveState, "Live updates stopped.");
+      root.dataset.pollMode = "halted";
+      root.dataset.pollInterval = "";
     }
 
     function showActionError(message) {
@@ -730,8 +1002,8 @@
         window.location.hash = clientHash(id); // hashchange → selectClient again, which is a no-op
       }
       if (changed) {
-        state.perfKey = null;
-        state.perfSeq++;
+        state.detailKey = null;
+        state.detailSeq++;
         detail.clearPerformance();
       }
       renderSelection();
@@ -751,35 +1023,53 @@
         return;
       }
       detail.render(client, api.now());
-      maybeLoadPerformance(client);
+      maybeLoadDetail(client);
     }
 
-    /* ---------- performance ---------- */
+    /* ---------- performance history and timeline ---------- */
 
-    function performanceKey(client) {
-      // A new round, or new metrics reported for the current round.
-      return [client.id, client.current_round, client.accuracy, client.loss].join("|");
+    function detailKey(client) {
+      // Something the history or the timeline shows has changed: a round, metrics, a status.
+      return [client.id, client.current_round, client.status, client.status_reason,
+        client.accuracy, client.loss].join("|");
     }
 
-    function maybeLoadPerformance(client) {
-      var key = performanceKey(client);
-      if (key === state.perfKey) return;
-      if (state.perfKey === null) detail.setChartStatus("Loading performance…");
-      state.perfKey = key;
-      var seq = ++state.perfSeq;
+    function maybeLoadDetail(client) {
+      var key = detailKey(client);
+      if (key === state.detailKey) return;
+      if (state.detailKey === null) {
+        detail.setChartStatus("Loading performance…");
+        detail.setTimelineStatus("Loading events…");
+      }
+      state.detailKey = key;
+      var seq = ++state.detailSeq;
       var id = String(client.id);
+      var current = function () { return seq === state.detailSeq && id === state.selectedId; };
+      var failed = function (err, show) {
+        if (!current()) return;
+        if (err.status === 401) return redirectToLogin();
+        state.detailKey = null; // try again on the next poll
+        show(err);
+      };
       api.get(performanceUrl(config.performance_url_template, id)).then(
-        function (body) {
-          if (seq !== state.perfSeq || id !== state.selectedId) return; // stale answer
-          detail.setPerformance(body.performance_data);
-        },
+        function (body) { if (current()) detail.setPerformance(body.performance_data); },
         function (err) {
-          if (seq !== state.perfSeq || id !== state.selectedId) return;
-          if (err.status === 401) return redirectToLogin();
-          state.perfKey = null; // try again on the next poll
-          detail.setChartStatus(err.status === 404
-            ? "No performance data for this client."
-            : "Could not load performance data — retrying.");
+          failed(err, function () {
+            detail.setChartStatus(err.status === 404
+              ? "No performance data for this client."
+              : "Could not load performance data — retrying.");
+          });
+        }
+      );
+      if (!config.events_url_template) return;
+      api.get(performanceUrl(config.events_url_template, id)).then(
+        function (body) { if (current()) detail.setTimeline(body.events, body.truncated); },
+        function (err) {
+          failed(err, function () {
+            detail.setTimelineStatus(err.status === 404
+              ? "No events for this client."
+              : "Could not load the events — retrying.");
+          });
         }
       );
     }
@@ -791,33 +1081,42 @@
         clearTimeout(state.timer);
         state.timer = null;
       }
+      state.nextPollAt = null;
     }
 
-    function schedule(delay) {
-      clearTimer();
-      if (state.halted) return;
-      state.timer = setTimeout(function () {
-        state.timer = null;
-        if (document.hidden) {
-          state.waitingForVisible = true; // resume when the tab is visible again
-          return;
-        }
-        refresh();
-      }, delay);
+    /** Why we poll at the pace we do: retrying, ended, training or between_rounds. */
+    function pollMode() {
+      if (state.failures > 0) return "retrying";
+      if (state.finished) return "ended";
+      var training = false;
+      state.clients.forEach(function (c) {
+        if (TRAINING_CLIENT_STATUSES.indexOf(c.status) !== -1) training = true;
+      });
+      return training ? "training" : "between_rounds";
+    }
+
+    function pollDelay(mode) {
+      if (mode === "retrying") {
+        return Math.min(poll.retry_max_ms, poll.retry_base_ms * Math.pow(2, state.failures - 1));
+      }
+      var delay = mode === "training" ? poll.training_ms
+        : mode === "ended" ? poll.ended_ms : poll.between_rounds_ms;
+      return document.hidden ? delay * poll.hidden_factor : delay;
     }
 
     function scheduleNext() {
+      clearTimer();
       if (state.halted) return;
-      if (state.failures > 0) {
-        schedule(Math.min(MAX_RETRY_DELAY_MS, interval * Math.pow(2, state.failures - 1)));
-      } else if (!state.finished) {
-        schedule(interval);
-      } else if (!state.finalRefreshDone) {
-        state.finalRefreshDone = true; // one last refresh, then stop
-        schedule(interval);
-      } else {
-        setText(notices.liveState, "Job finished — live updates stopped.");
-      }
+      var mode = pollMode();
+      var delay = pollDelay(mode);
+      root.dataset.pollMode = mode;
+      root.dataset.pollInterval = String(delay);
+      state.nextPollAt = Date.now() + delay;
+      state.timer = setTimeout(function () {
+        state.timer = null;
+        refresh();
+      }, delay);
+      renderFreshness();
     }
 
     function refresh() {
@@ -828,45 +1127,65 @@
       }
       state.inFlight = true;
       clearTimer();
-      return Promise.all([api.get(config.clients_url), api.get(config.job_url)])
+      return Promise.all([api.getSnapshot(config.clients_url), api.getSnapshot(config.job_url)])
         .then(function (answers) {
+          var recovered = state.failures > 0;
           state.failures = 0;
-          state.loadedOnce = true;
+          state.updatedAt = Date.now();
           setHidden(notices.connection, true);
-          renderJob(answers[1].job || {});
-          renderClients(answers[0]);
-          setText(notices.liveState, "Live · updated " + new Date().toLocaleTimeString());
+          // A 304 keeps the view: only what changed is rendered again.
+          if (answers[1].changed || !state.loadedOnce || recovered) renderJob(answers[1].body.job || {});
+          if (answers[0].changed || !state.loadedOnce || recovered) renderClients(answers[0].body);
+          state.loadedOnce = true;
         })
         .catch(function (err) {
           if (err && err.status === 401) return redirectToLogin();
           if (err && err.status === 404) return showJobNotFound();
           state.failures++;
           setHidden(notices.connection, false);
-          setText(notices.liveState, "Connection lost — retrying…");
           if (!(err instanceof ApiError) && window.console) window.console.error(err);
         })
         .then(function () {
           state.inFlight = false;
           if (state.refreshAgain && !state.halted) {
             state.refreshAgain = false;
-            schedule(0);
+            refresh();
           } else {
             scheduleNext();
           }
         });
     }
 
+    function secondsUntil(ms) {
+      return Math.max(0, Math.ceil((ms - Date.now()) / 1000));
+    }
+
+    /** "Live · updated 2 s ago" and the stale banner's countdown. */
+    function renderFreshness() {
+      if (state.halted) return;
+      var updated = state.updatedAt === null ? null
+        : "updated " + formatRelativeTime(new Date(state.updatedAt).toISOString(), Date.now());
+      if (state.failures > 0) {
+        var retry = state.inFlight || state.nextPollAt === null
+          ? "retrying now…" : "retrying in " + secondsUntil(state.nextPollAt) + " s";
+        setText(notices.staleText, "Connection to the server lost — " + retry +
+          (updated ? " (data " + updated.replace("updated ", "from ") + ")" : ""));
+        setText(notices.liveState, updated ? "Offline · last " + updated : "Offline");
+      } else if (updated) {
+        setText(notices.liveState, (state.finished ? "Job ended · " : "Live · ") + updated);
+      }
+    }
+
     function renderJob(job) {
       jobView.render(job);
       state.finished = isTerminalJobStatus(job.status);
-      if (!state.finished) state.finalRefreshDone = false;
     }
 
     function renderClients(body) {
       var clients = Array.isArray(body.clients) ? body.clients : [];
       state.clients = new Map(clients.map(function (c) { return [String(c.id), c]; }));
       overview.render(body.overview_stats, clients);
-      clientList.render(clients);
+      clientList.render(clients, api.now());
       var first = !state.revealed && state.selectedId !== null && state.clients.has(state.selectedId);
       renderSelection();
       if (first) {
@@ -893,10 +1212,7 @@
       setHidden(notices.action, true);
       api.post(config.stop_url, csrfToken())
         .then(
-          function () {
-            state.finalRefreshDone = false;
-            return refresh();
-          },
+          function () { return refresh(); },
           function (err) {
             if (err.status === 401) return redirectToLogin();
             showActionError("Could not stop the job: " + err.message);
@@ -914,6 +1230,7 @@
       if (stopForm) stopForm.addEventListener("submit", stopJob);
       var close = notices.action.querySelector('[data-notice="close"]');
       if (close) close.addEventListener("click", function () { setHidden(notices.action, true); });
+      if (notices.retryNow) notices.retryNow.addEventListener("click", function () { refresh(); });
 
       window.addEventListener("hashchange", function () {
         var id = parseClientHash(window.location.hash);
@@ -921,18 +1238,21 @@
         if (id !== null) clientList.reveal(id);
       });
 
+      // Hidden tab: the next polls come slower; visible again: catch up at once (a 304 is cheap).
       document.addEventListener("visibilitychange", function () {
-        if (!document.hidden && state.waitingForVisible) {
-          state.waitingForVisible = false;
-          refresh();
-        }
+        if (state.halted || state.inFlight) return;
+        if (document.hidden) scheduleNext();
+        else refresh();
       });
 
-      // Keep "last seen" ticking between polls (and after polling stopped).
       window.setInterval(function () {
-        if (document.hidden || state.selectedId === null) return;
+        if (document.hidden) return;
+        var now = api.now();
+        clientList.tick(now);
+        renderFreshness();
+        if (state.selectedId === null) return;
         var client = state.clients.get(state.selectedId);
-        if (client) detail.renderLastSeen(client, api.now());
+        if (client) detail.renderLastSeen(client, now);
       }, CLOCK_TICK_MS);
 
       renderSelection();
@@ -972,6 +1292,10 @@
     formatRound: formatRound,
     formatAddress: formatAddress,
     formatRelativeTime: formatRelativeTime,
+    formatReason: formatReason,
+    compareClients: compareClients,
+    matchesFilter: matchesFilter,
+    describeEvent: describeEvent,
     clientHash: clientHash,
     parseClientHash: parseClientHash,
     performanceUrl: performanceUrl

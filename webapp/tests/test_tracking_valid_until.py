@@ -1,0 +1,98 @@
+"""tracking.status_valid_until: how long a snapshot's derived statuses stay true."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from webapp import tracking
+from webapp.models import TrainingJob
+from webapp.tests.factories import make_job
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def tracker_at(job: TrainingJob, at: datetime) -> tracking.ClientTracker:
+    return tracking.ClientTracker(job.pk, now=lambda: at)
+
+
+def reload(job: TrainingJob) -> TrainingJob:
+    return TrainingJob.objects.get(pk=job.pk)
+
+
+def three_sites(owner, **fields) -> TrainingJob:
+    return make_job(
+        owner,
+        [("Hospital A", "d"), ("Hospital B", "d"), ("Hospital C", "d")],
+        **fields,
+    )
+
+
+def test_it_is_when_the_least_recently_seen_client_would_turn_offline(owner, settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 30
+    job = make_job(owner, status="running")
+    first, second = list(job.clients_status)
+    t = tracker_at(job, T0)
+    t.connected(first, 1)
+    t.flush()
+    t = tracker_at(job, T0 + timedelta(seconds=5))
+    t.connected(second, 2)
+    t.flush()
+
+    until = tracking.status_valid_until(reload(job), T0 + timedelta(seconds=10))
+
+    assert until == T0 + timedelta(seconds=30)
+
+
+def test_it_is_when_a_training_client_would_become_a_straggler(owner, settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 600
+    job = three_sites(owner, status="running")
+    fast, other, laggard = list(job.clients_status)
+    t = tracker_at(job, T0)
+    for client_id in (fast, other, laggard):
+        t.connected(client_id, 1)
+        t.training(client_id, 1)
+    report = tracking.RoundReport(0.8, 0.3, 0.3, 10, 5)
+    t.reported(fast, 1, report, response_time=4.0)
+    t.reported(other, 1, report, response_time=6.0)
+    t.flush()
+
+    until = tracking.status_valid_until(reload(job), T0 + timedelta(seconds=1))
+
+    # median of the replies (5 s) × CLIENT_SLOW_FACTOR after the round started
+    assert until == T0 + timedelta(seconds=settings.CLIENT_SLOW_FACTOR * 5.0)
+    rows = tracking.client_rows(reload(job), until + timedelta(seconds=1))
+    assert next(r for r in rows if r["id"] == laggard)["status"] == tracking.SLOW
+
+
+def test_it_skips_clients_already_offline(owner, settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 30
+    job = make_job(owner, status="running")
+    first, second = list(job.clients_status)
+    t = tracker_at(job, T0)
+    t.connected(first, 1)
+    t.flush()
+    t = tracker_at(job, T0 + timedelta(seconds=100))
+    t.connected(second, 2)
+    t.flush()
+
+    until = tracking.status_valid_until(reload(job), T0 + timedelta(seconds=110))
+
+    assert until == T0 + timedelta(seconds=130)
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "stopped", "error"])
+def test_it_has_no_end_once_the_job_has_ended(owner, status):
+    job = make_job(owner, status=status)
+    t = tracker_at(job, T0)
+    t.connected(next(iter(job.clients_status)), 1)
+    t.flush()
+
+    assert tracking.status_valid_until(reload(job), T0) is None
+
+
+def test_it_has_no_end_while_every_client_is_pending(owner):
+    job = make_job(owner, status="running")
+
+    assert tracking.status_valid_until(job, T0) is None
