@@ -10,7 +10,7 @@ SUPERLINK_PORT ?= 9093
 export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 
-.PHONY: install demo test test-sqlite test-postgres lint clean
+.PHONY: install demo test test-sqlite test-postgres lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ test-sqlite: install
 # processes, TLS) exercise Flower and the OS, and ran in the first pass.
 test-postgres: install
 	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest -m "not once"
+
+# Benchmarks (bench/): `make bench`, `make bench QUICK=1` (minutes), `make bench ONLY=tracker,api`,
+# `make bench DB=sqlite`, MERGE=1 (replace only those lines of the last results). Results: bench/results/latest.json. PostgreSQL: its own database.
+BENCH_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/fedtrack_bench
+export BENCH_POSTGRES_URL
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: install $(VENV)/.bench-installed
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(DB),--db $(DB)) $(if $(MERGE),--merge)
 
 clean:
 	rm -rf $(VENV) node_modules var

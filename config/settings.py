@@ -62,7 +62,11 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=0
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        # Seconds a web worker keeps its connection (config/gunicorn.conf.py sets 60):
+        # reconnecting to PostgreSQL per request costs more than the dashboard's query.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -135,6 +139,8 @@ FLOWER_APP_DIR = Path(env_str("FLOWER_APP_DIR", str(BASE_DIR / "flower_app")))
 # The seed's tracking settings (seconds).
 CLIENT_TRACKING_UPDATE_INTERVAL = env_int("CLIENT_TRACKING_UPDATE_INTERVAL", 5, minimum=1)
 CLIENT_TIMEOUT_THRESHOLD = env_int("CLIENT_TIMEOUT_THRESHOLD", 30, minimum=1)
+# Off only to measure what tracking costs a job (`make bench`): the job runs, nothing is recorded.
+CLIENT_TRACKING_ENABLED = env_bool("CLIENT_TRACKING_ENABLED", True)
 # How long a job's ServerApp waits for its sites' SuperNodes, and for one round's replies.
 JOB_NODE_WAIT_TIMEOUT = env_int("JOB_NODE_WAIT_TIMEOUT", 120, minimum=1)
 JOB_ROUND_TIMEOUT = env_int("JOB_ROUND_TIMEOUT", 600, minimum=1)

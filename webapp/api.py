@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.cache import parse_etags
@@ -73,7 +74,13 @@ def owned_job(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> HttpResponse:
-        job = TrainingJob.objects.filter(pk=job_id, owner=request.user).first()
+        # The per-client JSON is parsed only when a view reads it (one more query then):
+        # clients_config is shown by no endpoint, clients_status often comes from the cache.
+        job = (
+            TrainingJob.objects.filter(pk=job_id, owner=request.user)
+            .defer("clients_config", "clients_status")
+            .first()
+        )
         if job is None:
             return json_error("job not found", 404)
         return view(request, job, *args, **kwargs)
@@ -183,7 +190,23 @@ def federation_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @owned_job
 def get_clients_data(request: HttpRequest, job: TrainingJob) -> HttpResponse:
     jobs.reconcile_with_flower(job)  # the dashboard's poll: a dead run must not look alive
+    # Every poller of a job gets the same snapshot: each web process renders it once per
+    # tracking write and second (derived statuses are at most that old), not per request.
     now = timezone.now()
+    key = (
+        f"clients-data:{job.pk}:{job.created_at.timestamp()}:{job.tracking_version}:"
+        f"{job.status}:{int(now.timestamp())}"
+    )
+    cached = cache.get(key)
+    if cached is None:
+        response = _clients_data(job, now)
+        cached = (response.content, response["ETag"])
+        cache.set(key, cached, 5)
+    body, tag = cached
+    return _tagged(HttpResponse(body, content_type="application/json"), tag)
+
+
+def _clients_data(job: TrainingJob, now: datetime) -> HttpResponse:
     rows = tracking.client_rows(job, now)
     response = JsonResponse(
         {

@@ -283,3 +283,22 @@ def test_it_ends_clients_with_the_job_but_keeps_failures_visible(owner):
     assert job.clients_status[ok]["status"] == "completed"
     assert job.clients_status[failed]["status"] == "error"
     assert job.clients_status[failed]["status_reason"] == "Flower error 5: node unavailable"
+
+
+def test_it_records_nothing_when_tracking_is_disabled(owner, settings):
+    settings.CLIENT_TRACKING_ENABLED = False
+    job = make_job(owner)
+    client_id = next(iter(job.clients_status))
+    tracker = tracking.ClientTracker(job.pk)
+
+    tracker.training(client_id, 1)
+    tracker.reported(client_id, 1, tracking.validate_report(GOOD), response_time=1.0)
+    tracker.flush()
+
+    job.refresh_from_db()
+    assert job.clients_status[client_id]["status"] == "pending"
+    assert job.tracking_version == 0
+    assert not ClientRoundMetric.objects.filter(job=job).exists()
+    assert not ClientEvent.objects.filter(job=job).exists()
+    # The round loop still sees who reported: only the database writes are skipped.
+    assert tracker.statuses[client_id] == "reported"
