@@ -23,7 +23,7 @@ from django import db
 from django.conf import settings
 from django.utils import timezone
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.common.constant import HEARTBEAT_PATIENCE
+from flwr.common.constant import HEARTBEAT_PATIENCE, ErrorCode
 from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
 from flwr.serverapp import Grid, ServerApp
 
@@ -462,6 +462,15 @@ class JobRunner:
             for reply in self.grid.pull_messages(list(self.pushed)):
                 sent = self.pushed.pop(reply.metadata.reply_to_message_id, None)
                 if sent is None:
+                    continue
+                if reply.has_error() and reply.error.code == ErrorCode.NODE_UNAVAILABLE:
+                    # Flower gave up on the node (frozen, cut off): that is offline, not a
+                    # fault of the client, and it may come back.
+                    self._lose(
+                        self.clients[sent.client_id],
+                        f"Flower could not reach node {sent.node_id} in round {server_round}: "
+                        f"{reply.error.reason}",
+                    )
                     continue
                 result = update_client_tracking(
                     self.tracker, sent, reply, arrays, time.monotonic() - sent.pushed_at

@@ -19,7 +19,7 @@ from webapp import jobs
 from webapp.models import ClientEvent, ClientRoundMetric, TrainingJob
 from webapp.tests.conftest import Federation, register, running_federation
 
-pytestmark = [pytest.mark.flower, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.flower, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 THRESHOLD = 10
 # A ServerApp and each ClientApp import torch and Django when they start: on a loaded 2-core

@@ -28,7 +28,7 @@ from webapp.localstack import LocalStack, TlsFiles, stop_process_group, write_de
 from webapp.models import TrainingJob
 from webapp.tests.conftest import free_port, register
 
-pytestmark = [pytest.mark.flower, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.flower, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 
 def write_tls_files(folder: Path) -> TlsFiles:
