@@ -59,6 +59,10 @@ def mask(value: Any, key: str | None = None) -> Any:
     if isinstance(value, str):
         for pattern, replacement in _VOLATILE_TEXT:
             value = pattern.sub(replacement, value)
+        if "\r\n" in value:
+            # A CSV download lists its rows by client id, which is random: compare them sorted
+            header, *rows = value.split("\r\n")
+            value = "\r\n".join([header, *sorted(rows)])
     return value
 
 
@@ -92,11 +96,11 @@ def render(recorded: dict) -> str:
     lines += [f"{k}: {v}" for k, v in request.get("headers", {}).items()]
     if "body" in request:
         lines += ["Content-Type: application/json", "", json.dumps(request["body"], indent=2)]
+    shown = "```http\n" + "\n".join(lines) + "\n```\n\n" + f"Answer: **{response['status']}**\n\n"
+    if isinstance(response["body"], str):  # a download (CSV), as the file reads
+        return shown + "```csv\n" + response["body"].replace("\r\n", "\n") + "```\n"
     answer = json.dumps(response["body"], indent=2, ensure_ascii=False)
-    return (
-        "```http\n" + "\n".join(lines) + "\n```\n\n"
-        f"Answer: **{response['status']}**\n\n```json\n{answer}\n```\n"
-    )
+    return shown + f"```json\n{answer}\n```\n"
 
 
 def doc_blocks(text: str) -> dict[str, str]:

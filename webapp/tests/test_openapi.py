@@ -117,10 +117,21 @@ class Scenario:
     auth: str = "token"  # token | none | bad | session (a logged-in browser without CSRF token)
     body: Callable[[Data], Any] | None = None
     send_method: str | None = None  # another method than the operation's (405)
+    headers: Callable[[Data], dict[str, str]] | None = None
 
 
 def _job_url(suffix: str = "") -> Callable[[Data], str]:
     return lambda d: f"/api/jobs/{d.job.pk}/{suffix}"
+
+
+def _current_etag(suffix: str = "") -> Callable[[Data], dict[str, str]]:
+    """If-None-Match with the tag the endpoint gives now: the next answer is a 304."""
+
+    def headers(d: Data) -> dict[str, str]:
+        script = Client(HTTP_AUTHORIZATION=f"Bearer {d.owner_token}")
+        return {"If-None-Match": script.get(_job_url(suffix)(d))["ETag"]}
+
+    return headers
 
 
 SCENARIOS = [
@@ -250,6 +261,7 @@ SCENARIOS = [
         },
     ),
     Scenario("get_job-200", "/api/jobs/{job_id}/", "GET", 200, _job_url()),
+    Scenario("get_job-304", "/api/jobs/{job_id}/", "GET", 304, _job_url(), headers=_current_etag()),
     Scenario("get_job-401", "/api/jobs/{job_id}/", "GET", 401, _job_url(), auth="none"),
     Scenario(
         "get_job-404",
@@ -279,6 +291,14 @@ SCENARIOS = [
     ),
     Scenario(
         "get_clients_data-200", "/api/jobs/{job_id}/clients/", "GET", 200, _job_url("clients/")
+    ),
+    Scenario(
+        "get_clients_data-304",
+        "/api/jobs/{job_id}/clients/",
+        "GET",
+        304,
+        _job_url("clients/"),
+        headers=_current_etag("clients/"),
     ),
     Scenario(
         "get_clients_data-401",
@@ -330,6 +350,27 @@ SCENARIOS += [
             "token",
             "POST",
         ),
+    ]
+]
+
+EVENTS = "/api/jobs/{job_id}/clients/{client_id}/events/"
+SCENARIOS += [
+    Scenario(f"get_client_events-{status}", EVENTS, "GET", status, url, auth, send_method=method)
+    for status, url, auth, method in [
+        (200, lambda d: f"/api/jobs/{d.job.pk}/clients/{d.client_id}/events/", "token", None),
+        (401, lambda d: f"/api/jobs/{d.job.pk}/clients/{d.client_id}/events/", "bad", None),
+        (404, lambda d: f"/api/jobs/{d.job.pk}/clients/client_00000000/events/", "token", None),
+        (405, lambda d: f"/api/jobs/{d.job.pk}/clients/{d.client_id}/events/", "token", "PUT"),
+    ]
+]
+HISTORY = "/api/jobs/{job_id}/history.csv"
+SCENARIOS += [
+    Scenario(f"job_history_csv-{status}", HISTORY, "GET", status, url, auth, send_method=method)
+    for status, url, auth, method in [
+        (200, lambda d: f"/api/jobs/{d.job.pk}/history.csv", "token", None),
+        (401, lambda d: f"/api/jobs/{d.job.pk}/history.csv", "none", None),
+        (404, lambda d: f"/api/jobs/{d.others_job.pk}/history.csv", "token", None),
+        (405, lambda d: f"/api/jobs/{d.job.pk}/history.csv", "token", "POST"),
     ]
 ]
 
@@ -417,6 +458,8 @@ def call(live_server, schema_doc, data: Data, scenario: Scenario) -> tuple[Any, 
     elif scenario.auth == "session":
         headers["Cookie"] = f"sessionid={data.session_key}"
         shown_auth = None
+    if scenario.headers:
+        headers.update(scenario.headers(data))
     operation = schema_doc[scenario.path][scenario.method]
     body = scenario.body(data) if scenario.body else None
     url = scenario.url(data)
@@ -429,7 +472,15 @@ def call(live_server, schema_doc, data: Data, scenario: Scenario) -> tuple[Any, 
     # A documented 503 is an answer, not a crash: only the conformance checks apply to it.
     checks = CHECKS if scenario.status < 500 else CHECKS[1:]
     response = case.call_and_validate(base_url=live_server.url, checks=checks)
-    answer = response.json() if "json" in response.headers["content-type"][0] else None
+    # A 304 has no body, so no content type; a CSV download is recorded as its text.
+    content_type = response.headers.get("content-type", [""])[0]
+    answer = (
+        response.json()
+        if "json" in content_type
+        else response.text
+        if content_type.startswith("text/csv")
+        else None
+    )
     recorded = api_examples.example(
         scenario.send_method or scenario.method, url, shown_auth, body, response.status_code, answer
     )
@@ -453,7 +504,7 @@ def schema_doc():
 def check_example(name: str, recorded: dict) -> None:
     """The committed example still matches the live answer (or is rewritten, on request)."""
     if recorded["response"]["body"] is None:
-        return  # the schema's own YAML: api.md links it rather than showing it
+        return  # the schema's own YAML and the 304s: nothing to show
     committed = api_examples.load(name)
     stale = committed is None or api_examples.mask(committed) != api_examples.mask(recorded)
     if stale and (api_examples.UPDATE or committed is None):
@@ -480,6 +531,8 @@ def test_it_answers_each_documented_status_as_documented(
         assert body["success"] is False and body["error"]
     if scenario.status == 405:
         assert response.headers["allow"]
+    if scenario.status == 304:
+        assert response.text == "" and response.headers["etag"]
     check_example(scenario.name, recorded)
 
 

@@ -46,6 +46,10 @@ ROUTES: dict[str, Route] = {
     "api/jobs/<int:job_id>/stop/": Route(("POST",), changes_state=True),
     "api/jobs/<int:job_id>/clients/": Route(("GET",)),
     "api/jobs/<int:job_id>/clients/<str:client_id>/performance/": Route(("GET",)),
+    "api/jobs/<int:job_id>/clients/<str:client_id>/events/": Route(("GET",)),
+    "api/jobs/<int:job_id>/history.csv": Route(("GET",)),
+    # Holds no data, but nothing answers an anonymous caller (webapp/openapi.py).
+    "api/schema/": Route(("GET",)),
 }
 
 
