@@ -14,7 +14,6 @@ read path every 0.1 s and compares the moment a reported round shows with the cl
 
 import contextlib
 import csv
-import json
 import os
 import secrets
 import shutil
@@ -32,7 +31,14 @@ from django.db import connection
 
 from bench.common import Figure, free_port, make_owner, median, percentile
 from webapp import jobs, tracking
-from webapp.localstack import DEMO_DATASET, DEMO_TARGET, DemoSite, LocalStack, write_demo_sites
+from webapp.localstack import (
+    DEMO_DATASET,
+    DEMO_TARGET,
+    DemoSite,
+    LocalStack,
+    write_demo_sites,
+    write_site_toml,
+)
 from webapp.models import Connection, TrainingJob
 
 BIG_HIDDEN_SIZE = 5000  # Linear(h, h) alone: 25 M float32 weights, 100 MB
@@ -63,19 +69,7 @@ def write_sites(base: Path, superlink: str, count: int, rows: int = 120) -> list
         token = secrets.token_urlsafe(24)
         (site_dir / "token").write_text(token)
         api_port, node_port = free_port(), free_port()
-        config_path = site_dir / "site.toml"
-        config_path.write_text(
-            f"name = {json.dumps(name)}\n"
-            'host = "127.0.0.1"\n'
-            f"port = {api_port}\n"
-            'token_file = "token"\n'
-            f"superlink = {json.dumps(superlink)}\n"
-            f"supernode_port = {node_port}\n"
-            "\n[[datasets]]\n"
-            f"name = {json.dumps(DEMO_DATASET)}\n"
-            f'path = "{csv_path.name}"\n'
-            f"target = {json.dumps(DEMO_TARGET)}\n"
-        )
+        config_path = write_site_toml(site_dir, name, api_port, node_port, superlink, csv_path)
         sites.append(DemoSite(name, config_path, "127.0.0.1", api_port, token))
     return sites
 

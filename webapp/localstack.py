@@ -96,21 +96,29 @@ def write_demo_sites(
             token_file.write_text(secrets.token_urlsafe(24))
             token_file.chmod(0o600)
         token = token_file.read_text().strip()
-        config_path = site_dir / "site.toml"
-        config_path.write_text(
-            f"name = {json.dumps(name)}\n"
-            'host = "127.0.0.1"\n'
-            f"port = {api_port}\n"
-            'token_file = "token"\n'
-            f"superlink = {json.dumps(superlink)}\n"
-            f"supernode_port = {node_port}\n"
-            "\n[[datasets]]\n"
-            f"name = {json.dumps(DEMO_DATASET)}\n"
-            f'path = "{csv_path.name}"\n'
-            f"target = {json.dumps(DEMO_TARGET)}\n"
-        )
+        config_path = write_site_toml(site_dir, name, api_port, node_port, superlink, csv_path)
         sites.append(DemoSite(name, config_path, "127.0.0.1", api_port, token))
     return sites
+
+
+def write_site_toml(
+    site_dir: Path, name: str, api_port: int, node_port: int, superlink: str, csv_path: Path
+) -> Path:
+    """A loopback site.toml serving one dataset, with its token in `site_dir/token`."""
+    config_path = site_dir / "site.toml"
+    config_path.write_text(
+        f"name = {json.dumps(name)}\n"
+        'host = "127.0.0.1"\n'
+        f"port = {api_port}\n"
+        'token_file = "token"\n'
+        f"superlink = {json.dumps(superlink)}\n"
+        f"supernode_port = {node_port}\n"
+        "\n[[datasets]]\n"
+        f"name = {json.dumps(DEMO_DATASET)}\n"
+        f'path = "{csv_path.name}"\n'
+        f"target = {json.dumps(DEMO_TARGET)}\n"
+    )
+    return config_path
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, proc=None) -> None:
