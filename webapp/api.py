@@ -171,19 +171,6 @@ def conditional_snapshot(view: Callable[..., HttpResponse]) -> Callable[..., Htt
 # --- the dashboard's endpoints -----------------------------------------------------------
 
 
-def federation_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The seed's FL statistics on top of overview_stats: health, stragglers, samples."""
-    total = len(rows)
-    samples = [r["train_samples"] for r in rows if r.get("train_samples")]
-    return {
-        "federation_health": (
-            sum(r["status"] in tracking.ACTIVE_STATUSES for r in rows) / total if total else 0
-        ),
-        "stragglers": sum(r["status"] == tracking.SLOW for r in rows),
-        "avg_samples": sum(samples) / len(samples) if samples else 0,
-    }
-
-
 @api_methods("GET")
 @api_login_required
 @conditional_snapshot
@@ -212,7 +199,7 @@ def _clients_data(job: TrainingJob, now: datetime) -> HttpResponse:
         {
             "success": True,
             "clients": rows,
-            "overview_stats": {**tracking.overview_stats(rows), **federation_stats(rows)},
+            "overview_stats": tracking.overview_stats(rows),
             "job": {
                 "id": job.pk,
                 "status": job.status,

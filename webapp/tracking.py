@@ -279,6 +279,21 @@ def _straggler(
     return Derived(SLOW, why, expected_at)
 
 
+def _round_medians(entries: Iterable[Mapping[str, Any]]) -> dict[int, list[float]]:
+    """Per round, the median reply time of its clients that have reported, as a one-item list.
+
+    The slow rules need a round's reply times only for their median: computed once per round
+    here, not once per training client (O(N² log N) at 1,000 clients).
+    """
+    replies_by_round: dict[int, list[float]] = {}
+    for entry in entries:
+        if entry.get("status") == REPORTED and entry.get("response_time") is not None:
+            replies_by_round.setdefault(entry.get("current_round", 0), []).append(
+                entry["response_time"]
+            )
+    return {rnd: [statistics.median(times)] for rnd, times in replies_by_round.items()}
+
+
 def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
     """The earliest moment after `now` at which derive_status could give any client of the job
     another status with nothing written (going offline or slow), or a silent ServerApp could
@@ -291,12 +306,7 @@ def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
     if job.is_finished:
         return None
     entries = list((job.clients_status or {}).values())
-    replies_by_round: dict[int, list[float]] = {}
-    for entry in entries:
-        if entry.get("status") == REPORTED and entry.get("response_time") is not None:
-            replies_by_round.setdefault(entry.get("current_round", 0), []).append(
-                entry["response_time"]
-            )
+    medians = _round_medians(entries)
     threshold = timedelta(seconds=settings.CLIENT_TIMEOUT_THRESHOLD)
     moments = []
     if job.server_seen_at is not None:  # reconciliation may fail the job from then on
@@ -310,7 +320,7 @@ def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
             moments.append(last_seen + threshold)
         started = _parse_time(entry.get("round_started_at"))
         if stored == TRAINING and started is not None:
-            replies = replies_by_round.get(entry.get("current_round", 0))
+            replies = medians.get(entry.get("current_round", 0))
             for after, _ in _slow_after(entry, replies):
                 moments.append(started + timedelta(seconds=after))
     return min((moment for moment in moments if moment > now), default=None)
@@ -321,15 +331,7 @@ def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str,
     now = now or timezone.now()
     entries = job.clients_status or {}
     finished = job.is_finished
-    replies_by_round: dict[int, list[float]] = {}
-    for entry in entries.values():
-        if entry.get("status") == REPORTED and entry.get("response_time") is not None:
-            replies_by_round.setdefault(entry.get("current_round", 0), []).append(
-                entry["response_time"]
-            )
-    # derive_status takes a round's reply times only for their median: computed once per round
-    # here, not once per training client (O(N² log N) at 1,000 clients).
-    medians = {rnd: [statistics.median(times)] for rnd, times in replies_by_round.items()}
+    medians = _round_medians(entries.values())
     rows = []
     for client_id, entry in entries.items():
         status, reason, expected_at = derive_status(
@@ -359,12 +361,19 @@ def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str,
 
 
 def overview_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The overview cards: the seed's counts plus its FL statistics (health, stragglers,
+    samples)."""
     accuracies = [r["accuracy"] for r in rows if r["accuracy"] is not None]
+    samples = [r["train_samples"] for r in rows if r.get("train_samples")]
+    active = sum(r["status"] in ACTIVE_STATUSES for r in rows)
     return {
         "total_clients": len(rows),
-        "active_clients": sum(r["status"] in ACTIVE_STATUSES for r in rows),
+        "active_clients": active,
         "warning_clients": sum(r["status"] in WARNING_STATUSES for r in rows),
         "avg_accuracy": sum(accuracies) / len(accuracies) if accuracies else 0,
+        "federation_health": active / len(rows) if rows else 0,
+        "stragglers": sum(r["status"] == SLOW for r in rows),
+        "avg_samples": sum(samples) / len(samples) if samples else 0,
     }
 
 
