@@ -13,7 +13,6 @@ read path every 0.1 s and compares the moment a reported round shows with the cl
 """
 
 import contextlib
-import csv
 import os
 import secrets
 import shutil
@@ -33,9 +32,9 @@ from bench.common import Figure, free_port, make_owner, median, percentile
 from webapp import jobs, tracking
 from webapp.localstack import (
     DEMO_DATASET,
-    DEMO_TARGET,
     DemoSite,
     LocalStack,
+    write_demo_csv,
     write_demo_sites,
     write_site_toml,
 )
@@ -60,12 +59,7 @@ def write_sites(base: Path, superlink: str, count: int, rows: int = 120) -> list
         site_dir = base / f"site-{i + 1:02d}"
         site_dir.mkdir(parents=True, exist_ok=True)
         picked = rng.choice(len(data.target), size=rows, replace=False)
-        csv_path = site_dir / f"{DEMO_DATASET}.csv"
-        with csv_path.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow([*data.feature_names, DEMO_TARGET])
-            for r in picked:
-                writer.writerow([*(f"{v:.6g}" for v in data.data[r]), int(data.target[r])])
+        csv_path = write_demo_csv(site_dir, data, picked)
         token = secrets.token_urlsafe(24)
         (site_dir / "token").write_text(token)
         api_port, node_port = free_port(), free_port()

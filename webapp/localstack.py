@@ -85,12 +85,7 @@ def write_demo_sites(
             rows.extend(by_class[label][taken[label] : taken[label] + size])
             taken[label] += size
         rows = rng.permutation(np.array(rows))
-        csv_path = site_dir / f"{DEMO_DATASET}.csv"
-        with csv_path.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow([*data.feature_names, DEMO_TARGET])
-            for i in rows:
-                writer.writerow([*(f"{v:.6g}" for v in data.data[i]), int(data.target[i])])
+        csv_path = write_demo_csv(site_dir, data, rows)
         token_file = site_dir / "token"
         if not token_file.exists():
             token_file.write_text(secrets.token_urlsafe(24))
@@ -99,6 +94,17 @@ def write_demo_sites(
         config_path = write_site_toml(site_dir, name, api_port, node_port, superlink, csv_path)
         sites.append(DemoSite(name, config_path, "127.0.0.1", api_port, token))
     return sites
+
+
+def write_demo_csv(site_dir: Path, data, rows) -> Path:
+    """The chosen rows of scikit-learn's breast-cancer set as the site's demo dataset."""
+    csv_path = site_dir / f"{DEMO_DATASET}.csv"
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*data.feature_names, DEMO_TARGET])
+        for i in rows:
+            writer.writerow([*(f"{v:.6g}" for v in data.data[i]), int(data.target[i])])
+    return csv_path
 
 
 def write_site_toml(
