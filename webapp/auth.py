@@ -2,7 +2,11 @@
 
 import functools
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views import csrf, defaults
@@ -12,6 +16,31 @@ from webapp.models import ApiToken
 
 def json_error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"success": False, "error": message}, status=status)
+
+
+# A token's last use is recorded at most this often: not one write per poll.
+LAST_USED_EVERY = timedelta(seconds=60)
+
+
+def token_user(key: str, now: datetime) -> AbstractBaseUser | None:
+    """The user of an unrevoked API token, with `api_token_id` and `api_token_stale` (its
+    last use is older than LAST_USED_EVERY) set on it; None for an unknown or revoked token.
+
+    One plain SQL join: this runs on every scripted poll, and building the equivalent ORM
+    query (select_related) took ~1 ms, 8x the raw query and most of a 304's time.
+    """
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    user_pk = quote(user_model._meta.pk.column)
+    sql = (
+        f"SELECT u.*, t.id AS api_token_id, "
+        f"(t.last_used_at IS NULL OR t.last_used_at < %s) AS api_token_stale "
+        f"FROM {quote(user_model._meta.db_table)} u "
+        f"JOIN {quote(ApiToken._meta.db_table)} t ON t.user_id = u.{user_pk} "
+        f"WHERE t.key_hash = %s AND NOT t.revoked"
+    )
+    cutoff = connection.ops.adapt_datetimefield_value(now - LAST_USED_EVERY)
+    return next(iter(user_model.objects.raw(sql, [cutoff, ApiToken.hash_key(key)])), None)
 
 
 class BearerTokenMiddleware:
@@ -27,17 +56,13 @@ class BearerTokenMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         header = request.headers.get("Authorization", "")
         if header[:7].lower() == "bearer ":
-            token = (
-                ApiToken.objects.select_related("user")
-                .filter(key_hash=ApiToken.hash_key(header[7:].strip()), revoked=False)
-                .first()
-            )
-            if token is None or not token.user.is_active:
-                return json_error("invalid or revoked API token", 401)
             now = timezone.now()
-            if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-                ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-            request.user = token.user
+            user = token_user(header[7:].strip(), now)
+            if user is None or not user.is_active:
+                return json_error("invalid or revoked API token", 401)
+            if user.api_token_stale:
+                ApiToken.objects.filter(pk=user.api_token_id).update(last_used_at=now)
+            request.user = user
             request._dont_enforce_csrf_checks = True
         return self.get_response(request)
 

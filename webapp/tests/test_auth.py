@@ -1,5 +1,7 @@
 """Browser sessions with CSRF, and bearer tokens for scripts."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -34,6 +36,29 @@ def test_it_refuses_an_unknown_token(db):
     response = Client(HTTP_AUTHORIZATION="Bearer ft_nope").get("/api/jobs/")
 
     assert response.status_code == 401
+
+
+def test_it_refuses_the_token_of_a_deactivated_user(owner, owner_token):
+    owner.is_active = False
+    owner.save()
+
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}").get("/api/jobs/")
+
+    assert response.status_code == 401
+
+
+def test_it_records_a_tokens_last_use_at_most_once_a_minute(owner, owner_token):
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}")
+    script.get("/api/jobs/")
+    first_use = ApiToken.objects.get(user=owner).last_used_at
+    assert first_use is not None
+
+    script.get("/api/jobs/")
+    assert ApiToken.objects.get(user=owner).last_used_at == first_use  # not a write per poll
+
+    ApiToken.objects.update(last_used_at=first_use - timedelta(seconds=61))
+    script.get("/api/jobs/")
+    assert ApiToken.objects.get(user=owner).last_used_at > first_use
 
 
 def test_it_enforces_csrf_on_browser_writes(owner):
