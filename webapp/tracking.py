@@ -225,11 +225,31 @@ def derive_status(
     process of the job is still alive to write. Reasons hold no running clock, so a snapshot
     stays true until `status_valid_until` (pollers get 304s until then).
     """
+    return _derive(
+        entry,
+        now,
+        job_finished,
+        settings.CLIENT_TIMEOUT_THRESHOLD,
+        _slow_after(round_response_times),
+    )
+
+
+SlowRules = tuple[tuple[float, str], ...]
+
+
+def _derive(
+    entry: Mapping[str, Any],
+    now: datetime,
+    job_finished: bool,
+    threshold: float,
+    slow_rules: SlowRules,
+) -> Derived:
+    # derive_status with the settings and the round's slow rules read by the caller: a
+    # snapshot reads them once, not once per client.
     stored = entry.get("status", PENDING)
     reason = entry.get("status_reason")
     if stored in TERMINAL_STATUSES or job_finished or stored in (PENDING, OFFLINE):
         return Derived(stored, reason)
-    threshold = settings.CLIENT_TIMEOUT_THRESHOLD
     silent = _seconds_since(entry.get("last_seen"), now)
     if silent is not None and silent > threshold:
         why = f"nothing heard for over {threshold} s"
@@ -237,40 +257,43 @@ def derive_status(
             why += f"; {entry['site_problem']}"
         return Derived(OFFLINE, why)
     if stored == TRAINING:
-        return _straggler(entry, now, round_response_times) or Derived(stored, reason)
+        return _straggler(entry, now, slow_rules) or Derived(stored, reason)
     return Derived(stored, reason)
 
 
-def _slow_after(entry: Mapping[str, Any], round_response_times: list[float] | None) -> list:
+def _slow_after(round_response_times: list[float] | None) -> SlowRules:
     """(seconds into the round, reason) pairs after which a training client is `slow`:
     relative to the round's clients that have replied, or the seed's absolute setting."""
+    return _slow_rules(
+        tuple(round_response_times or ()), settings.CLIENT_SLOW_FACTOR, settings.CLIENT_SLOW_AFTER
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _slow_rules(round_response_times: tuple[float, ...], factor: float, after: float) -> SlowRules:
+    # The same for every client of a round: built once, not once per client and poll.
     rules = []
     if round_response_times:
         median = statistics.median(round_response_times)
-        factor = settings.CLIENT_SLOW_FACTOR
         rules.append(
             (
                 factor * median,
                 f"still training after {factor:g}x the round's median reply time ({median:.1f} s)",
             )
         )
-    if settings.CLIENT_SLOW_AFTER:
-        after = settings.CLIENT_SLOW_AFTER
+    if after:
         rules.append((after, f"still training after {after:g} s"))
-    return rules
+    return tuple(rules)
 
 
-def _straggler(
-    entry: Mapping[str, Any], now: datetime, round_response_times: list[float] | None
-) -> Derived | None:
+def _straggler(entry: Mapping[str, Any], now: datetime, slow_rules: SlowRules) -> Derived | None:
     started = _parse_time(entry.get("round_started_at"))
     if started is None:
         return None
     waited = (now - started).total_seconds()
-    late = [why for after, why in _slow_after(entry, round_response_times) if waited > after]
-    if not late:
+    why = next((why for after, why in slow_rules if waited > after), None)
+    if why is None:
         return None
-    why = late[0]
     previous = entry.get("response_time")  # the client's own last round, if any
     expected_at = None
     if previous and previous > waited:
@@ -279,11 +302,11 @@ def _straggler(
     return Derived(SLOW, why, expected_at)
 
 
-def _round_medians(entries: Iterable[Mapping[str, Any]]) -> dict[int, list[float]]:
-    """Per round, the median reply time of its clients that have reported, as a one-item list.
+def _slow_rules_by_round(entries: Iterable[Mapping[str, Any]]) -> dict[int, SlowRules]:
+    """Per round, the slow rules from the median reply time of its clients that have reported.
 
-    The slow rules need a round's reply times only for their median: computed once per round
-    here, not once per training client (O(N² log N) at 1,000 clients).
+    Built once per round here, not once per training client (the median alone made that
+    O(N² log N) at 1,000 clients). A round nobody has replied to yet is not in the dict.
     """
     replies_by_round: dict[int, list[float]] = {}
     for entry in entries:
@@ -291,7 +314,7 @@ def _round_medians(entries: Iterable[Mapping[str, Any]]) -> dict[int, list[float
             replies_by_round.setdefault(entry.get("current_round", 0), []).append(
                 entry["response_time"]
             )
-    return {rnd: [statistics.median(times)] for rnd, times in replies_by_round.items()}
+    return {rnd: _slow_after([statistics.median(times)]) for rnd, times in replies_by_round.items()}
 
 
 def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
@@ -306,7 +329,8 @@ def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
     if job.is_finished:
         return None
     entries = list((job.clients_status or {}).values())
-    medians = _round_medians(entries)
+    rules_by_round = _slow_rules_by_round(entries)
+    no_reply_rules = _slow_after(None)
     threshold = timedelta(seconds=settings.CLIENT_TIMEOUT_THRESHOLD)
     moments = []
     if job.server_seen_at is not None:  # reconciliation may fail the job from then on
@@ -320,8 +344,8 @@ def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
             moments.append(last_seen + threshold)
         started = _parse_time(entry.get("round_started_at"))
         if stored == TRAINING and started is not None:
-            replies = medians.get(entry.get("current_round", 0))
-            for after, _ in _slow_after(entry, replies):
+            rules = rules_by_round.get(entry.get("current_round", 0), no_reply_rules)
+            for after, _ in rules:
                 moments.append(started + timedelta(seconds=after))
     return min((moment for moment in moments if moment > now), default=None)
 
@@ -331,11 +355,17 @@ def client_rows(job: TrainingJob, now: datetime | None = None) -> list[dict[str,
     now = now or timezone.now()
     entries = job.clients_status or {}
     finished = job.is_finished
-    medians = _round_medians(entries.values())
+    threshold = settings.CLIENT_TIMEOUT_THRESHOLD
+    rules_by_round = _slow_rules_by_round(entries.values())
+    no_reply_rules = _slow_after(None)
     rows = []
     for client_id, entry in entries.items():
-        status, reason, expected_at = derive_status(
-            entry, now, finished, medians.get(entry.get("current_round", 0))
+        status, reason, expected_at = _derive(
+            entry,
+            now,
+            finished,
+            threshold,
+            rules_by_round.get(entry.get("current_round", 0), no_reply_rules),
         )
         rows.append(
             {
