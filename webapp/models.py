@@ -12,6 +12,9 @@ from django.conf import settings
 from django.db import models
 
 from clients.config import site_key
+from webapp import jsoncodec
+
+FAST_JSON = {"encoder": jsoncodec.Encoder, "decoder": jsoncodec.Decoder}
 
 
 class Connection(models.Model):
@@ -61,10 +64,13 @@ class TrainingJob(models.Model):
     min_clients = models.PositiveIntegerField(default=1)
     current_round = models.PositiveIntegerField(default=0)
     # What the federation agreed on at start: feature order, class labels.
-    model_config = models.JSONField(default=dict, blank=True)
+    model_config = models.JSONField(default=dict, blank=True, **FAST_JSON)
 
-    clients_config = models.JSONField(default=dict, help_text="Client ids mapped to sites")
-    clients_status = models.JSONField(default=dict, blank=True)
+    clients_config = models.JSONField(
+        default=dict, help_text="Client ids mapped to sites", **FAST_JSON
+    )
+    # 0.5 MB at 1,000 clients, decoded and encoded on every tracking flush: orjson.
+    clients_status = models.JSONField(default=dict, blank=True, **FAST_JSON)
     # Bumped by every tracking flush: a cheap change marker for pollers (ETag).
     tracking_version = models.PositiveIntegerField(default=0)
 
