@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection as db_connection
 from django.test import Client
 
@@ -21,6 +22,14 @@ from clients.config import load_site_config
 from clients.site import make_api_server
 from webapp.localstack import LocalStack, write_demo_sites
 from webapp.models import ApiToken, Connection
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with no cached snapshot or reconcile throttle: rolled-back tests reuse
+    job ids, and a frozen clock reuses creation times."""
+    cache.clear()
+    yield
 
 
 def free_port() -> int:

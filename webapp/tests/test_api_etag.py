@@ -125,6 +125,24 @@ def test_it_expires_the_tag_when_a_silent_client_turns_offline(
     assert row["status"] == "offline"
 
 
+def test_it_never_serves_a_cached_snapshot_past_a_derived_status_change(
+    owner, owner_client, clock, settings
+):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 30
+    job = make_job(owner, status="running")
+    client_id = next(iter(job.clients_status))
+    connected(job, client_id, at=T0)
+
+    def status_at(seconds: int) -> str:
+        clock["now"] = T0 + timedelta(seconds=seconds)
+        rows = owner_client.get(clients_url(job)).json()["clients"]
+        return next(c["status"] for c in rows if c["id"] == client_id)
+
+    # The first answer is rendered and kept; the next ones without If-None-Match reuse it
+    # only while nothing derived from the clock can have changed.
+    assert [status_at(10), status_at(29), status_at(31)] == ["connected", "connected", "offline"]
+
+
 def test_it_tags_an_ended_job_as_never_expiring(owner, owner_client):
     job = make_job(owner, status="completed")
 
