@@ -79,6 +79,9 @@ class TrainingJob(models.Model):
     model_file = models.CharField(max_length=500, blank=True)
     # Optional alert hook: POSTed when a client goes offline or the job nears min_clients.
     alert_webhook_url = models.URLField(blank=True, max_length=500)
+    # Seconds the job's ServerApp has spent writing tracking (every flush, whichever thread):
+    # tracking's whole cost to the job, which `make bench` compares with its wall time.
+    tracking_write_seconds = models.FloatField(default=0)
     # Written by the job's ServerApp with every flush: when it stops moving, the ServerApp is gone.
     server_seen_at = models.DateTimeField(null=True, blank=True)
 

@@ -454,6 +454,7 @@ class ClientTracker:
         self._clock = clock
         self._now = now
         self._last_flush = float("-inf")
+        self.write_seconds = 0.0  # every flush so far; stored with the next one
         self._pending = _Pending()
         self._lock = threading.RLock()  # guards the buffer
         self._flush_lock = threading.Lock()
@@ -616,12 +617,15 @@ class ClientTracker:
                 pending, self._pending = self._pending, _Pending()
             if not settings.CLIENT_TRACKING_ENABLED:
                 return False
+            started = time.perf_counter()
             try:
                 self._write(pending)
             except DatabaseError:
                 logger.exception("tracking flush for job %s failed; will retry", self.job_id)
                 self._requeue(pending)
                 return False
+            finally:
+                self.write_seconds += time.perf_counter() - started
             self._last_flush = self._clock()
             return True
 
@@ -648,6 +652,7 @@ class ClientTracker:
             updates = {
                 "clients_status": snapshot,
                 "tracking_version": job.tracking_version + 1,
+                "tracking_write_seconds": self.write_seconds,
                 **pending.job_fields,
             }
             TrainingJob.objects.filter(pk=self.job_id).update(**updates)

@@ -302,3 +302,19 @@ def test_it_records_nothing_when_tracking_is_disabled(owner, settings):
     assert not ClientEvent.objects.filter(job=job).exists()
     # The round loop still sees who reported: only the database writes are skipped.
     assert tracker.statuses[client_id] == "reported"
+
+
+def test_it_stores_the_time_its_writes_have_cost_the_job(owner):
+    job = make_job(owner)
+    client_id = next(iter(job.clients_status))
+    tracker = tracking.ClientTracker(job.pk, min_flush_interval=0)
+
+    tracker.training(client_id, 1)
+    tracker.flush()
+    first_write = tracker.write_seconds
+    tracker.reported(client_id, 1, tracking.validate_report(GOOD), response_time=1.0)
+    tracker.flush()
+
+    job.refresh_from_db()
+    # Each flush stores the total so far: the benchmark divides it by the job's wall time.
+    assert 0 < first_write == job.tracking_write_seconds < tracker.write_seconds
