@@ -14,7 +14,6 @@ import http.client
 import multiprocessing
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -27,8 +26,8 @@ from django.db import connections
 from django.test import Client
 
 from bench.common import Figure, free_port, make_job, make_owner, median, percentile, rss_mib
-from webapp import tracking
-from webapp.localstack import http_ok, stop_process_group, wait_until
+from webapp import localstack, tracking
+from webapp.localstack import stop_process_group
 from webapp.models import ApiToken
 
 POLLERS = 20
@@ -69,29 +68,16 @@ def start_gunicorn(
     env: dict[str, str], log_path: Path, access_log: Path
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    root = Path(__file__).resolve().parent.parent
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "-c",
-                str(root / "config" / "gunicorn.conf.py"),
-                "config.wsgi:application",
-            ],
-            cwd=root,
-            env={
-                **env,
-                "GUNICORN_BIND": f"127.0.0.1:{port}",
-                "GUNICORN_ACCESS_LOG": str(access_log),
-                "GUNICORN_ACCESS_LOG_FORMAT": "%(s)s %(D)s",  # status, microseconds
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # stopped by its process group's id
-        )
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: http_ok(f"{base}/accounts/login/"), 60, "gunicorn", process)
-    return process, base
+    process = localstack.start_gunicorn(
+        {
+            **env,
+            "GUNICORN_ACCESS_LOG": str(access_log),
+            "GUNICORN_ACCESS_LOG_FORMAT": "%(s)s %(D)s",  # status, microseconds
+        },
+        port,
+        log_path,
+    )
+    return process, f"http://127.0.0.1:{port}"
 
 
 def poller(

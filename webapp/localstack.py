@@ -281,6 +281,34 @@ class LocalStack:
         self.services.clear()
 
 
+def start_gunicorn(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
+    """The web app under the shipped production config (config/gunicorn.conf.py) on
+    127.0.0.1:`port`, ready to serve; `env` is its whole environment (GUNICORN_* included)."""
+    root = Path(__file__).resolve().parent.parent
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "-c",
+                str(root / "config" / "gunicorn.conf.py"),
+                "config.wsgi:application",
+            ],
+            cwd=root,
+            env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # stopped by its process group's id
+        )
+    try:
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/accounts/login/"), 60, "gunicorn", process
+        )
+    except BaseException:
+        stop_process_group(process)
+        raise
+    return process
+
+
 def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
     """SIGTERM the process's group, SIGKILL it if it has not gone after `grace` seconds."""
     if process.poll() is not None:
