@@ -100,13 +100,18 @@ def test_it_serves_a_new_snapshot_after_the_job_changes(owner, owner_client, cha
     assert response.json()["job"]["current_round"] == job.current_round
 
 
-def test_it_expires_the_tag_when_a_silent_client_turns_offline(
-    owner, owner_client, clock, settings
-):
+@pytest.fixture
+def silent_client(owner, settings) -> tuple[TrainingJob, str]:
+    """A running job with a client last heard from at T0, offline after 30 s of silence."""
     settings.CLIENT_TIMEOUT_THRESHOLD = 30
     job = make_job(owner, status="running")
     client_id = next(iter(job.clients_status))
     connected(job, client_id, at=T0)
+    return job, client_id
+
+
+def test_it_expires_the_tag_when_a_silent_client_turns_offline(owner_client, clock, silent_client):
+    job, client_id = silent_client
     clock["now"] = T0 + timedelta(seconds=10)
     first = owner_client.get(clients_url(job))
     assert first["ETag"].endswith(f'-{int((T0 + timedelta(seconds=30)).timestamp())}"')
@@ -126,12 +131,9 @@ def test_it_expires_the_tag_when_a_silent_client_turns_offline(
 
 
 def test_it_never_serves_a_cached_snapshot_past_a_derived_status_change(
-    owner, owner_client, clock, settings
+    owner_client, clock, silent_client
 ):
-    settings.CLIENT_TIMEOUT_THRESHOLD = 30
-    job = make_job(owner, status="running")
-    client_id = next(iter(job.clients_status))
-    connected(job, client_id, at=T0)
+    job, client_id = silent_client
 
     def status_at(seconds: int) -> str:
         clock["now"] = T0 + timedelta(seconds=seconds)
