@@ -1,8 +1,10 @@
 """`manage.py demo` starts the whole federation, prints where it listens, and Ctrl-C stops
 every process it started."""
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +17,22 @@ from webapp.tests.conftest import free_port
 pytestmark = pytest.mark.flower
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port_block(count: int) -> int:
+    """A port whose next count - 1 ports are free too: the demo numbers its three sites' ports
+    up from the one it is given, and a neighbour of a free port can be another connection's
+    (a CI run failed on "Address already in use" for the second site)."""
+    for _ in range(100):
+        base = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
 
 
 def descendants(pid: int) -> set[int]:
@@ -58,8 +76,8 @@ def test_it_runs_the_demo_and_stops_everything_on_ctrl_c(tmp_path):
         "demo",
         "--port", str(web),
         "--superlink-port", str(superlink),
-        "--site-port", str(free_port()),
-        "--supernode-port", str(free_port()),
+        "--site-port", str(free_port_block(3)),
+        "--supernode-port", str(free_port_block(3)),
     ]  # fmt: skip
     demo = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
