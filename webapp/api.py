@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.cache import parse_etags
 
 from webapp import jobs, jsoncodec, tracking
-from webapp.auth import api_login_required, api_methods, json_error
+from webapp.auth import api_login_required, api_methods, json_error, token_owned_value
 from webapp.models import ClientEvent, ClientRoundMetric, Connection, TrainingJob
 from webapp.sites import site_views
 
@@ -183,7 +183,9 @@ def conditional_snapshot(view: Callable[..., HttpResponse]) -> Callable[..., Htt
     """Answer 304 to a still-good If-None-Match without loading the job's snapshot.
 
     Goes outside owned_job: the cheap query is scoped to the caller's jobs, so another user's
-    job never matches and falls through to owned_job's 404.
+    job never matches and falls through to owned_job's 404. A bearer token's poll is answered
+    ahead of the middleware stack (`token_not_modified`, called by TokenNotModifiedMiddleware):
+    one query checks the token, the ownership and the version at once.
     """
 
     @functools.wraps(view)
@@ -196,6 +198,17 @@ def conditional_snapshot(view: Callable[..., HttpResponse]) -> Callable[..., Htt
                     return _not_modified(tag)
         return view(request, job_id, *args, **kwargs)
 
+    def token_not_modified(
+        request: HttpRequest, key: str, job_id: int, *args, **kwargs
+    ) -> HttpResponse | None:
+        now = timezone.now()
+        version = token_owned_value(key, now, TrainingJob, "tracking_version", job_id)
+        tag = None if version is None else _fresh_tag(request, version, now)
+        return None if tag is None else _not_modified(tag)
+
+    # functools.wraps copies it onto the outer decorators: the URL conf's view carries it.
+    # A poll it does not answer (None) goes down the whole stack.
+    wrapper.token_not_modified = token_not_modified
     return wrapper
 
 

@@ -1,7 +1,8 @@
 """Query budgets of the dashboard's endpoints: fixed, whatever the number of clients.
 
-A poller (bearer token) costs one query to authenticate and one to load the job; a change that
-adds a query per client (an N+1) or per request shows up here, not in production.
+A poller (bearer token) costs one query to authenticate and one to load the job, and an
+unchanged poll (If-None-Match) one query in all; a change that adds a query per client (an N+1)
+or per request shows up here, not in production.
 """
 
 import pytest
@@ -63,6 +64,20 @@ def test_it_answers_dashboard_endpoints_in_a_fixed_number_of_queries(
     assert response.status_code == 200, response.content
     if path == "clients/":
         assert len(response.json()["clients"]) == clients
+
+
+@pytest.mark.parametrize("clients", [3, 200])
+def test_it_answers_an_unchanged_poll_in_one_query(
+    owner, poller, django_assert_num_queries, clients
+):
+    job = job_with_history(owner, clients)
+    url = f"/api/jobs/{job.pk}/clients/"
+    tag = poller.get(url)["ETag"]
+
+    with django_assert_num_queries(1):  # the token, the job's owner and version together
+        response = poller.get(url, headers={"If-None-Match": tag})
+
+    assert response.status_code == 304
 
 
 def test_it_serves_repeated_polls_of_a_snapshot_without_reading_it_again(
