@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 
 from webapp import jsoncodec
 from webapp.models import TrainingJob
@@ -57,3 +58,33 @@ def test_it_decodes_like_the_standard_library():
 def test_it_refuses_invalid_json_like_the_standard_library():
     with pytest.raises(json.JSONDecodeError):
         json.loads("{not json", cls=jsoncodec.Decoder)
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_snapshot_as_plain_text_on_every_database(owner):
+    job = make_job(owner)
+    TrainingJob.objects.filter(pk=job.pk).update(clients_status=SNAPSHOT)
+    table = TrainingJob._meta.db_table
+
+    with connection.cursor() as cursor:
+        # As text, the column reads back exactly what the encoder wrote: no jsonb re-printing.
+        cursor.execute(f"SELECT clients_status FROM {table} WHERE id = %s", [job.pk])
+        (stored,) = cursor.fetchone()
+
+    assert isinstance(stored, str)
+    assert stored == jsoncodec.dumps(SNAPSHOT).decode()
+    created = TrainingJob.objects.create(owner=owner, name="new", total_rounds=1)
+    assert TrainingJob.objects.get(pk=created.pk).clients_status == {}
+
+
+@pytest.mark.django_db
+def test_it_writes_the_snapshot_inside_a_select_for_update_transaction(owner):
+    job = make_job(owner)
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update().only("clients_status").get(pk=job.pk)
+        snapshot = locked.clients_status
+        first = next(iter(snapshot))
+        snapshot[first]["status"] = "training"
+        TrainingJob.objects.filter(pk=job.pk).update(clients_status=snapshot)
+
+    assert TrainingJob.objects.get(pk=job.pk).clients_status[first]["status"] == "training"
