@@ -190,6 +190,7 @@ class JobRunner:
             else None
         )
         self.webhook = alerts.webhook_url(job.alert_webhook_url)
+        self._stop_flushing: Callable[[], None] = lambda: None  # set by run()
         self.online: dict[int, NodeInfo] = {}
         self.pushed: dict[str, Pushed] = {}  # this round's messages still awaiting a reply
         self._asked: dict[str, int] = {}  # identify message id -> node id
@@ -202,6 +203,7 @@ class JobRunner:
     def close(self) -> None:
         if self.prober is not None:
             self.prober.stop()
+        self._stop_flushing()
 
     # --- watching nodes: identity, heartbeats, rejoin -------------------------------------
 
@@ -410,6 +412,7 @@ class JobRunner:
     def run(self) -> None:
         if self.prober is not None:
             self.prober.start()
+        self._stop_flushing = self.tracker.flush_in_background()
         self.identify_nodes()
         torch.manual_seed(self.job.pk)
         cfg = self.job.model_config

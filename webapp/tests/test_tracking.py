@@ -1,6 +1,7 @@
 """The tracking writer, report validation and status derivation (controlled clock, no sleeps)."""
 
 import math
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -318,3 +319,43 @@ def test_it_stores_the_time_its_writes_have_cost_the_job(owner):
     job.refresh_from_db()
     # Each flush stores the total so far: the benchmark divides it by the job's wall time.
     assert 0 < first_write == job.tracking_write_seconds < tracker.write_seconds
+
+
+@pytest.mark.django_db(transaction=True)  # the flushing thread has its own connection
+def test_it_shows_a_recorded_reply_while_the_round_loop_is_blocked(owner):
+    job = make_job(owner, status="running")
+    tracker = tracking.ClientTracker(job.pk, min_flush_interval=0.2)
+    client_id = tracker.client_ids[0]
+    tracker.training(client_id, 1)
+    tracker.flush()
+    stop_flushing = tracker.flush_in_background()
+    try:
+        # The loop records a reply, then blocks inside Flower (a 100 MB pull): it never
+        # flushes again here. The reply must show anyway, within the flush interval.
+        tracker.reported(client_id, 1, tracking.RoundReport(**GOOD), response_time=2.0)
+        recorded = time.monotonic()
+        while time.monotonic() - recorded < 5:
+            job.refresh_from_db(fields=["clients_status"])
+            if job.clients_status[client_id]["status"] == tracking.REPORTED:
+                break
+            time.sleep(0.02)
+        shown_after = time.monotonic() - recorded
+    finally:
+        stop_flushing()
+
+    assert job.clients_status[client_id]["status"] == tracking.REPORTED
+    assert shown_after < 2.0  # 0.2 s interval; generous for a loaded machine
+    assert ClientRoundMetric.objects.filter(job=job, client_id=client_id, round=1).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_writes_nothing_in_the_background_when_nothing_is_buffered(owner):
+    job = make_job(owner, status="running")
+    tracker = tracking.ClientTracker(job.pk, min_flush_interval=0.05)
+    version = job.tracking_version
+    stop_flushing = tracker.flush_in_background()
+    time.sleep(0.5)
+    stop_flushing()
+
+    job.refresh_from_db()
+    assert job.tracking_version == version
