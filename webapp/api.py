@@ -159,8 +159,10 @@ def _tagged(response: HttpResponse, tag: str) -> HttpResponse:
     return response
 
 
-def _not_modified(tag: str) -> HttpResponse:
-    return _tagged(HttpResponse(status=304), tag)
+def _not_modified(request: HttpRequest, version: int | None, now: datetime) -> HttpResponse | None:
+    """A 304 if the caller's If-None-Match still describes this version of the snapshot."""
+    tag = None if version is None else _fresh_tag(request, version, now)
+    return None if tag is None else _tagged(HttpResponse(status=304), tag)
 
 
 def _tracking_version(job_id: int, user_id: int) -> int | None:
@@ -192,10 +194,9 @@ def conditional_snapshot(view: Callable[..., HttpResponse]) -> Callable[..., Htt
     def wrapper(request: HttpRequest, job_id: int, *args, **kwargs) -> HttpResponse:
         if request.headers.get("If-None-Match"):
             version = _tracking_version(job_id, request.user.pk)
-            if version is not None:
-                tag = _fresh_tag(request, version, timezone.now())
-                if tag is not None:
-                    return _not_modified(tag)
+            unchanged = _not_modified(request, version, timezone.now())
+            if unchanged is not None:
+                return unchanged
         return view(request, job_id, *args, **kwargs)
 
     def token_not_modified(
@@ -203,8 +204,7 @@ def conditional_snapshot(view: Callable[..., HttpResponse]) -> Callable[..., Htt
     ) -> HttpResponse | None:
         now = timezone.now()
         version = token_owned_value(key, now, TrainingJob, "tracking_version", job_id)
-        tag = None if version is None else _fresh_tag(request, version, now)
-        return None if tag is None else _not_modified(tag)
+        return _not_modified(request, version, now)
 
     # functools.wraps copies it onto the outer decorators: the URL conf's view carries it.
     # A poll it does not answer (None) goes down the whole stack.
@@ -492,9 +492,9 @@ def job_detail(request: HttpRequest, job: TrainingJob) -> HttpResponse:
     # Reconciled first, even for a conditional request: pollers are what notice a dead run.
     jobs.reconcile_with_flower(job)
     # Nothing in a job's own fields is derived from time: only a write changes them.
-    tag = _fresh_tag(request, job.tracking_version, timezone.now())
-    if tag is not None:
-        return _not_modified(tag)
+    unchanged = _not_modified(request, job.tracking_version, timezone.now())
+    if unchanged is not None:
+        return unchanged
     response = JsonResponse({"success": True, "job": job_json(job)})
     return _tagged(response, _snapshot_tag(job.tracking_version, None))
 

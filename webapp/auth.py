@@ -106,6 +106,12 @@ def _fetchone_self_checked(sql: str, params: list) -> tuple | None:
         return None
 
 
+def bearer_key(request: HttpRequest) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, if the request has one."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
 class BearerTokenMiddleware:
     """`Authorization: Bearer <token>` logs a script in for one request.
 
@@ -117,10 +123,10 @@ class BearerTokenMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
+        key = bearer_key(request)
+        if key is not None:
             now = timezone.now()
-            user = token_user(header[7:].strip(), now)
+            user = token_user(key, now)
             if user is None or not user.is_active:
                 return json_error("invalid or revoked API token", 401)
             if user.api_token_stale:
@@ -157,15 +163,15 @@ class TokenNotModifiedMiddleware:
     def not_modified(request: HttpRequest) -> HttpResponse | None:
         if request.method != "GET" or "If-None-Match" not in request.headers:
             return None
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() != "bearer ":
+        key = bearer_key(request)
+        if key is None:
             return None
         match = _resolve(request.path_info)
         hook = getattr(match.func, "token_not_modified", None) if match else None
         if hook is None:
             return None
         request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS
-        return hook(request, header[7:].strip(), *match.args, **match.kwargs)
+        return hook(request, key, *match.args, **match.kwargs)
 
 
 @functools.lru_cache(maxsize=1024)
