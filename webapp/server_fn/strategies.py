@@ -10,11 +10,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
-from webapp.tracking import ClientTracker, ReportError, shown, validate_report
+from webapp.tracking import ClientTracker
+from webapp.tracking.reports import ReportError, arrays_mismatch, shown, validate_report
 
 logger = logging.getLogger(__name__)
 
@@ -97,19 +97,6 @@ class FedAvgModelStrategy(FedAvg):
         return self.train_sleep
 
 
-def _arrays_match(arrays: ArrayRecord, reference: ArrayRecord) -> str | None:
-    """Why a returned model cannot be averaged into the global one, or None if it can."""
-    if set(arrays.keys()) != set(reference.keys()):
-        return "returned model has different layers than the global model"
-    for key, ref in reference.items():
-        value = arrays[key].numpy()
-        if tuple(value.shape) != tuple(ref.shape):
-            return f"layer {key} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}"
-        if not np.all(np.isfinite(value)):
-            return f"layer {key} contains NaN or infinite weights"
-    return None
-
-
 def update_client_tracking(
     tracker: ClientTracker,
     pushed: Pushed,
@@ -170,7 +157,9 @@ def update_client_tracking(
         if metrics is None or arrays is None:
             raise ReportError("reply has no metrics or no model")
         report = validate_report(dict(metrics))
-        mismatch = _arrays_match(arrays, reference)
+        mismatch = arrays_mismatch(
+            {key: value.numpy() for key, value in arrays.items()}, reference
+        )
         if mismatch:
             raise ReportError(mismatch)
     except ReportError as exc:

@@ -14,7 +14,6 @@ updates are kept for the next flush: tracking never stops training.
 
 import functools
 import logging
-import math
 import statistics
 import threading
 import time
@@ -31,29 +30,51 @@ from django.db.models import Count
 from django.utils import timezone
 
 from webapp.models import ClientEvent, ClientRoundMetric, Connection, TrainingJob
+from webapp.tracking import status as status_groups
+from webapp.tracking.reports import (
+    KNOWN_METRICS,
+    MAX_LOSS,
+    MAX_SAMPLES,
+    MAX_SECONDS,
+    ReportError,
+    RoundReport,
+    arrays_mismatch,
+    shown,
+    validate_report,
+)
+from webapp.tracking.status import ClientStatus
+
+__all__ = [
+    "KNOWN_METRICS",
+    "MAX_LOSS",
+    "MAX_SAMPLES",
+    "ReportError",
+    "arrays_mismatch",
+    "shown",
+    "validate_report",
+]
 
 logger = logging.getLogger(__name__)
 
-PENDING = "pending"
-CONNECTED = "connected"
-TRAINING = "training"
-REPORTED = "reported"
-COMPLETED = "completed"
-ERROR = "error"
-OFFLINE = "offline"
-SLOW = "slow"
-STOPPED = "stopped"
+PENDING = ClientStatus.PENDING
+CONNECTED = ClientStatus.CONNECTED
+TRAINING = ClientStatus.TRAINING
+REPORTED = ClientStatus.REPORTED
+COMPLETED = ClientStatus.COMPLETED
+ERROR = ClientStatus.ERROR
+OFFLINE = ClientStatus.OFFLINE
+SLOW = ClientStatus.SLOW
+STOPPED = ClientStatus.STOPPED
 
-ACTIVE_STATUSES = frozenset({CONNECTED, TRAINING, SLOW})
-WARNING_STATUSES = frozenset({ERROR, OFFLINE, SLOW})
-TERMINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
+ACTIVE_STATUSES = status_groups.ACTIVE
+WARNING_STATUSES = status_groups.WARNING
+# Not watched for liveness and not re-derived: the job is over for them, or they failed.
+TERMINAL_STATUSES = status_groups.TERMINAL | {ERROR}
 
 MAX_REASON_LENGTH = 500
 # A client's timeline keeps its latest events only: a flapping client must not grow the
 # job's rows without end (a normal job writes about 2 per round; rounds ≤ 1000).
 MAX_EVENTS_PER_CLIENT = 2_500
-MAX_SAMPLES = 10**9
-MAX_SECONDS = 7 * 24 * 3600.0
 
 
 # --- client ids and the initial snapshot (the seed's structure) ----------------------------
@@ -97,98 +118,6 @@ def build_client_entries(
             "created_at": now,
         }
     return clients_config, clients_status
-
-
-# --- what a client reports -----------------------------------------------------------------
-
-
-class ReportError(ValueError):
-    """A client's report that cannot be stored, with the reason shown to the user."""
-
-
-# Everything a ClientApp may put in its "metrics" record; anything else is refused, so a
-# client cannot smuggle data (or megabytes) into the job's history.
-KNOWN_METRICS = frozenset(
-    {
-        "accuracy",
-        "loss",
-        "train_loss",
-        "train_samples",
-        "test_samples",
-        "num-examples",
-        "train_seconds",
-    }
-)
-MAX_LOSS = 1e9
-MAX_SHOWN = 40
-
-
-def shown(value: Any) -> str:
-    """A value as it may appear in a stored reason: repr, cut to a bounded length."""
-    text = repr(value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
-
-
-def _number(metrics: Mapping[str, Any], key: str, lo: float, hi: float) -> float:
-    value = metrics.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ReportError(f"{key} is missing or not a number ({shown(value)})")
-    value = float(value)
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise ReportError(f"{key}={value!r} is outside [{lo}, {hi}]")
-    return value
-
-
-def _count(metrics: Mapping[str, Any], key: str) -> int:
-    value = metrics.get(key)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SAMPLES:
-        raise ReportError(f"{key} must be a non-negative whole number ({shown(value)})")
-    return value
-
-
-@dataclass(frozen=True)
-class RoundReport:
-    accuracy: float
-    loss: float
-    train_loss: float
-    train_samples: int
-    test_samples: int
-
-
-def validate_report(metrics: Mapping[str, Any]) -> RoundReport:
-    """Check what a client reported after a round; raises ReportError with the reason.
-
-    Known keys only; numbers finite and in range (accuracy in [0, 1], losses in
-    [0, MAX_LOSS], sample counts whole numbers in [0, MAX_SAMPLES], seconds in
-    [0, MAX_SECONDS]).
-    """
-    if not isinstance(metrics, Mapping):
-        raise ReportError(
-            f"metrics must be a record of named numbers, not {type(metrics).__name__}"
-        )
-    unknown = sorted(shown(key) for key in metrics if key not in KNOWN_METRICS)
-    if unknown:
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise ReportError(f"unknown metric(s) {', '.join(unknown[:5])}{more}")
-    report = RoundReport(
-        accuracy=_number(metrics, "accuracy", 0.0, 1.0),
-        loss=_number(metrics, "loss", 0.0, MAX_LOSS),
-        train_loss=_number(metrics, "train_loss", 0.0, MAX_LOSS),
-        train_samples=_count(metrics, "train_samples"),
-        test_samples=_count(metrics, "test_samples"),
-    )
-    if report.train_samples == 0:
-        raise ReportError("train_samples is 0: the client trained on nothing")
-    if "num-examples" in metrics and _count(metrics, "num-examples") != report.train_samples:
-        raise ReportError(
-            f"num-examples={metrics['num-examples']!r} differs from "
-            f"train_samples={report.train_samples}"
-        )
-    if "train_seconds" in metrics:
-        _number(metrics, "train_seconds", 0.0, MAX_SECONDS)
-    return report
 
 
 # --- derived status ------------------------------------------------------------------------
@@ -536,7 +465,7 @@ class ClientTracker:
         # As text: node ids are unsigned 64-bit, beyond what a browser's JSON numbers hold.
         self._set(client_id, node_id=str(node_id))
         self.seen(client_id)
-        if self.statuses.get(client_id) in (PENDING, OFFLINE, ERROR, CONNECTED, REPORTED):
+        if self.statuses.get(client_id) in status_groups.CONNECTS_FROM:
             self._transition(
                 client_id, CONNECTED, server_round, reason or f"site answered as node {node_id}"
             )
