@@ -245,7 +245,7 @@ def get_clients_data(request: HttpRequest, job: TrainingJob) -> HttpResponse:
             cached = cache.get(key)
             if not fresh(cached):
                 as_of = _as_of(now)
-                until = _until(tracking.status_valid_until(job, as_of))
+                until = _until(tracking.next_change_at(job, as_of))
                 body = jsoncodec.dumps(_clients_data(job, as_of))
                 tag = _snapshot_tag(job.tracking_version, until)
                 cached = (marker, math.inf if until is None else until, body, tag)

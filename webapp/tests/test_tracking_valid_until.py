@@ -1,4 +1,4 @@
-"""tracking.status_valid_until: how long a snapshot's derived statuses stay true."""
+"""tracking.next_change_at: how long a snapshot's derived statuses stay true."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +40,7 @@ def test_it_is_when_the_least_recently_seen_client_would_turn_offline(owner, set
     t.connected(second, 2)
     t.flush()
 
-    until = tracking.status_valid_until(reload(job), T0 + timedelta(seconds=10))
+    until = tracking.next_change_at(reload(job), T0 + timedelta(seconds=10))
 
     assert until == T0 + timedelta(seconds=30)
 
@@ -58,7 +58,7 @@ def test_it_is_when_a_training_client_would_become_a_straggler(owner, settings):
     t.reported(other, 1, report, response_time=6.0)
     t.flush()
 
-    until = tracking.status_valid_until(reload(job), T0 + timedelta(seconds=1))
+    until = tracking.next_change_at(reload(job), T0 + timedelta(seconds=1))
 
     # median of the replies (5 s) × CLIENT_SLOW_FACTOR after the round started
     assert until == T0 + timedelta(seconds=settings.CLIENT_SLOW_FACTOR * 5.0)
@@ -77,7 +77,7 @@ def test_it_skips_clients_already_offline(owner, settings):
     t.connected(second, 2)
     t.flush()
 
-    until = tracking.status_valid_until(reload(job), T0 + timedelta(seconds=110))
+    until = tracking.next_change_at(reload(job), T0 + timedelta(seconds=110))
 
     assert until == T0 + timedelta(seconds=130)
 
@@ -89,10 +89,10 @@ def test_it_has_no_end_once_the_job_has_ended(owner, status):
     t.connected(next(iter(job.clients_status)), 1)
     t.flush()
 
-    assert tracking.status_valid_until(reload(job), T0) is None
+    assert tracking.next_change_at(reload(job), T0) is None
 
 
 def test_it_has_no_end_while_every_client_is_pending(owner):
     job = make_job(owner, status="running")
 
-    assert tracking.status_valid_until(job, T0) is None
+    assert tracking.next_change_at(job, T0) is None

@@ -154,7 +154,7 @@ def derive_status(
 
     Pure: the same entry and clock give the same answer, whoever asks and whether or not any
     process of the job is still alive to write. Reasons hold no running clock, so a snapshot
-    stays true until `status_valid_until` (pollers get 304s until then).
+    stays true until `next_change_at` (pollers get 304s until then).
     """
     return _derive(
         entry,
@@ -248,7 +248,7 @@ def _slow_rules_by_round(entries: Iterable[Mapping[str, Any]]) -> dict[int, Slow
     return {rnd: _slow_after([statistics.median(times)]) for rnd, times in replies_by_round.items()}
 
 
-def status_valid_until(job: TrainingJob, now: datetime) -> datetime | None:
+def next_change_at(job: TrainingJob, now: datetime) -> datetime | None:
     """The earliest moment after `now` at which derive_status could give any client of the job
     another status with nothing written (going offline or slow), or a silent ServerApp could
     fail the job; None if no such moment comes.
