@@ -52,7 +52,7 @@ def test_it_keeps_only_the_latest_events(owner, owner_client, monkeypatch):
     tracker.connected(client_id, 42)
     tracker.training(client_id, 1)
     tracker.failed(client_id, 1, "lost")
-    tracker.training(client_id, 2)
+    tracker.connected(client_id, 42, 2)
     tracker.flush()
 
     body = owner_client.get(events_url(job, client_id)).json()
@@ -60,7 +60,7 @@ def test_it_keeps_only_the_latest_events(owner, owner_client, monkeypatch):
     assert body["truncated"] is True
     assert [(e["round"], e["new_status"]) for e in body["events"]] == [
         (1, "error"),
-        (2, "training"),
+        (2, "connected"),
     ]
 
 

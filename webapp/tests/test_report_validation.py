@@ -338,6 +338,7 @@ def test_a_malformed_report_is_rejected_for_its_client_and_the_others_go_on(
 def test_a_good_report_is_stored_as_sent(job):
     client_id = next(iter(job.clients_status))
     tracker = tracking.ClientTracker(job.pk)
+    tracker.training(client_id, ROUND)
 
     result = deliver(tracker, client_id, NODES[0], Reply())
     tracker.flush()

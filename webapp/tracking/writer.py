@@ -1,0 +1,382 @@
+"""ClientTracker: the only writer of `clients_status`, round history and client events.
+
+The ServerApp's round loop talks to a tracker: it buffers updates in memory and flushes them in
+one transaction at most every `CLIENT_TRACKING_UPDATE_INTERVAL / 10` seconds (and at round
+end), from the loop and from a thread of its own (`flush_in_background`), so a reply shows even
+while the loop is blocked inside Flower. A database error is logged and the updates are kept
+for the next flush: tracking never stops training.
+
+Every status it writes is a move the transition table (`status.TRANSITIONS`) allows; a call
+asking for any other move is logged and writes nothing.
+"""
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db import connection as db_connection
+from django.db.models import Count
+from django.utils import timezone
+
+from webapp.models import ClientEvent, ClientRoundMetric, TrainingJob
+from webapp.tracking.reports import MAX_SECONDS, RoundReport
+from webapp.tracking.status import (
+    CONNECTS_FROM,
+    TERMINAL,
+    UNUSABLE,
+    ClientStatus,
+    may_move,
+    parse_time,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_REASON_LENGTH = 500
+# A client's timeline keeps its latest events only: a flapping client must not grow the
+# job's rows without end (a normal job writes about 2 per round; rounds ≤ 1000).
+MAX_EVENTS_PER_CLIENT = 2_500
+
+
+@dataclass
+class _Pending:
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    events: list[ClientEvent] = field(default_factory=list)
+    job_fields: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.metrics or self.events or self.job_fields)
+
+
+def _locked(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self: "ClientTracker", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class ClientTracker:
+    """Buffers a job's tracking updates and writes them in one transaction per flush.
+
+    Thread-safe: the ServerApp's heartbeat thread records liveness while its round loop may be
+    blocked pulling a large reply. `_lock` guards the buffer and the tracker's view of each
+    client; `_flush_lock` keeps flushes one at a time.
+    """
+
+    def __init__(
+        self,
+        job_id: int,
+        *,
+        min_flush_interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = timezone.now,
+    ) -> None:
+        self.job_id = job_id
+        self.min_flush_interval = (
+            settings.CLIENT_TRACKING_UPDATE_INTERVAL / 10
+            if min_flush_interval is None
+            else min_flush_interval
+        )
+        self._clock = clock
+        self._now = now
+        self._last_flush = float("-inf")
+        self.write_seconds = 0.0  # every flush so far; stored with the next one
+        self._pending = _Pending()
+        self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()
+        job = TrainingJob.objects.only("clients_status").get(pk=job_id)
+        # The tracker's own view of each client's status, to write transitions as events.
+        self.statuses: dict[str, str] = {
+            cid: entry.get("status", ClientStatus.PENDING)
+            for cid, entry in job.clients_status.items()
+        }
+        # Evidence of life only moves forward (a heartbeat can be older than the last reply).
+        self._last_seen: dict[str, datetime] = {
+            cid: moment
+            for cid, entry in job.clients_status.items()
+            if (moment := parse_time(entry.get("last_seen"))) is not None
+        }
+        self._site_problems: dict[str, str | None] = {
+            cid: entry.get("site_problem") for cid, entry in job.clients_status.items()
+        }
+        self._event_counts: dict[str, int] = dict(
+            ClientEvent.objects.filter(job_id=job_id)
+            .values("client_id")
+            .annotate(n=Count("id"))
+            .values_list("client_id", "n")
+        )
+
+    @property
+    def client_ids(self) -> list[str]:
+        return list(self.statuses)
+
+    @_locked
+    def _set(self, client_id: str, **values: Any) -> None:
+        self._pending.fields.setdefault(client_id, {}).update(values)
+
+    def _may_move(self, client_id: str, status: str) -> bool:
+        old = self.statuses.get(client_id, "")
+        if may_move(old, status):
+            return True
+        logger.warning(
+            "job %s: client %s cannot move from %s to %s; not written",
+            self.job_id,
+            client_id,
+            old or "(not in the job)",
+            status,
+        )
+        return False
+
+    @_locked
+    def _transition(self, client_id: str, status: str, round_: int, reason: str = "") -> None:
+        if not self._may_move(client_id, status):
+            return
+        old = self.statuses[client_id]
+        reason = reason[:MAX_REASON_LENGTH]
+        self._set(client_id, status=status, status_reason=reason or None)
+        if old != status or reason:
+            self._pending.events.append(
+                ClientEvent(
+                    job_id=self.job_id,
+                    client_id=client_id,
+                    round=round_,
+                    old_status=old,
+                    new_status=status,
+                    message=reason,
+                    created_at=self._now(),
+                )
+            )
+        self.statuses[client_id] = status
+
+    @_locked
+    def seen(self, client_id: str, at: datetime | None = None) -> None:
+        """The client is alive at `at` (a reply, its site's health, a Flower heartbeat)."""
+        at = at or self._now()
+        previous = self._last_seen.get(client_id)
+        if previous is not None and at <= previous:
+            return
+        self._last_seen[client_id] = at
+        self._set(client_id, last_seen=at.isoformat())
+
+    def last_seen(self, client_id: str) -> datetime | None:
+        return self._last_seen.get(client_id)
+
+    @_locked
+    def site_problem(self, client_id: str, problem: str | None) -> None:
+        """What the client's site says is wrong (None: healthy); shown with `offline`."""
+        problem = problem[:MAX_REASON_LENGTH] if problem else None
+        if self._site_problems.get(client_id) != problem:
+            self._site_problems[client_id] = problem
+            self._set(client_id, site_problem=problem)
+
+    @_locked
+    def connected(
+        self, client_id: str, node_id: int, server_round: int = 0, reason: str = ""
+    ) -> None:
+        """The client's site answered as `node_id`: recorded, and the client is `connected`
+        again unless it is busy in a round or done with the job."""
+        # As text: node ids are unsigned 64-bit, beyond what a browser's JSON numbers hold.
+        self._set(client_id, node_id=str(node_id))
+        self.seen(client_id)
+        if self.statuses.get(client_id) in CONNECTS_FROM:
+            self._transition(
+                client_id,
+                ClientStatus.CONNECTED,
+                server_round,
+                reason or f"site answered as node {node_id}",
+            )
+
+    @_locked
+    def training(self, client_id: str, server_round: int) -> None:
+        if not self._may_move(client_id, ClientStatus.TRAINING):
+            return
+        self._set(
+            client_id,
+            current_round=server_round,
+            round_started_at=self._now().isoformat(),
+        )
+        self._transition(client_id, ClientStatus.TRAINING, server_round)
+
+    @_locked
+    def reported(
+        self, client_id: str, server_round: int, report: RoundReport, response_time: float
+    ) -> None:
+        if not self._may_move(client_id, ClientStatus.REPORTED):
+            return
+        response_time = round(min(max(response_time, 0.0), MAX_SECONDS), 3)
+        now = self._now()
+        self._set(
+            client_id,
+            current_round=server_round,
+            accuracy=report.accuracy,
+            loss=report.loss,
+            train_samples=report.train_samples,
+            test_samples=report.test_samples,
+            response_time=response_time,
+            last_seen=now.isoformat(),
+        )
+        self._pending.metrics[(client_id, server_round)] = {
+            "accuracy": report.accuracy,
+            "loss": report.loss,
+            "train_loss": report.train_loss,
+            "train_samples": report.train_samples,
+            "test_samples": report.test_samples,
+            "response_time": response_time,
+            "recorded_at": now,
+        }
+        self._transition(client_id, ClientStatus.REPORTED, server_round)
+
+    @_locked
+    def failed(self, client_id: str, server_round: int, reason: str) -> None:
+        self._transition(client_id, ClientStatus.ERROR, server_round, reason)
+
+    @_locked
+    def lost(self, client_id: str, server_round: int, reason: str) -> None:
+        """The client's node left the SuperLink (stored so the reason survives the job)."""
+        self._transition(client_id, ClientStatus.OFFLINE, server_round, reason)
+
+    @_locked
+    def job(self, **values: Any) -> None:
+        """Job fields that travel with the same flush (current_round, …)."""
+        self._pending.job_fields.update(values)
+
+    def server_alive(self) -> None:
+        """The job's ServerApp is alive: without this heartbeat the web app fails the job."""
+        self.job(server_seen_at=self._now())
+
+    @_locked
+    def finish_clients(self, status: str, server_round: int, reason: str = "") -> None:
+        """At the end of a job every client takes its outcome (a terminal status), except
+        those already done and those whose failure or loss is what a user needs to see."""
+        if status not in TERMINAL:
+            raise ValueError(f"{status!r} is not an outcome a job can give its clients")
+        for client_id, current in list(self.statuses.items()):
+            if current not in TERMINAL and current not in UNUSABLE:
+                self._transition(client_id, status, server_round, reason)
+
+    def flush_if_due(self) -> bool:
+        if self._clock() - self._last_flush < self.min_flush_interval:
+            return False
+        return self.flush()
+
+    def flush_in_background(self) -> Callable[[], None]:
+        """Flush what is buffered, at most every min_flush_interval, from a thread of its own
+        until the returned function is called (which waits for the thread to end).
+
+        The round loop flushes between its calls into Flower, but one call can block it for
+        seconds (pulling a large reply): a reply it has already recorded must not wait for that.
+        """
+        stop = threading.Event()
+
+        def loop() -> None:
+            try:
+                while not stop.wait(self.min_flush_interval / 5):
+                    try:
+                        self.flush_if_due()
+                    except Exception:  # tracking never stops; the round loop flushes too
+                        logger.exception("background tracking flush for job %s", self.job_id)
+            finally:
+                db_connection.close()  # this thread's own database connection
+
+        thread = threading.Thread(target=loop, daemon=True, name=f"tracking-{self.job_id}")
+        thread.start()
+
+        def stop_flushing() -> None:
+            stop.set()
+            thread.join(timeout=60)
+
+        return stop_flushing
+
+    def flush(self) -> bool:
+        """Write everything buffered in one transaction. Returns whether anything was written."""
+        # One flush at a time, in the order updates were buffered: a later write must never
+        # be overtaken by an earlier one.
+        with self._flush_lock:
+            with self._lock:
+                if not self._pending:
+                    return False
+                pending, self._pending = self._pending, _Pending()
+            if not settings.CLIENT_TRACKING_ENABLED:
+                return False
+            started = time.perf_counter()
+            try:
+                self._write(pending)
+            except DatabaseError:
+                logger.exception("tracking flush for job %s failed; will retry", self.job_id)
+                self._requeue(pending)
+                return False
+            finally:
+                self.write_seconds += time.perf_counter() - started
+            self._last_flush = self._clock()
+            return True
+
+    @_locked
+    def _requeue(self, pending: _Pending) -> None:
+        for client_id, values in pending.fields.items():
+            merged = {**values, **self._pending.fields.get(client_id, {})}
+            self._pending.fields[client_id] = merged
+        self._pending.metrics = {**pending.metrics, **self._pending.metrics}
+        self._pending.events = pending.events + self._pending.events
+        self._pending.job_fields = {**pending.job_fields, **self._pending.job_fields}
+
+    def _write(self, pending: _Pending) -> None:
+        with transaction.atomic():
+            job = (
+                TrainingJob.objects.select_for_update()
+                .only("clients_status", "tracking_version")
+                .get(pk=self.job_id)
+            )
+            snapshot = job.clients_status
+            for client_id, values in pending.fields.items():
+                if client_id in snapshot:
+                    snapshot[client_id].update(values)
+            updates = {
+                "clients_status": snapshot,
+                "tracking_version": job.tracking_version + 1,
+                "tracking_write_seconds": self.write_seconds,
+                **pending.job_fields,
+            }
+            TrainingJob.objects.filter(pk=self.job_id).update(**updates)
+            if pending.metrics:
+                ClientRoundMetric.objects.bulk_create(
+                    [
+                        ClientRoundMetric(job_id=self.job_id, client_id=cid, round=rnd, **values)
+                        for (cid, rnd), values in pending.metrics.items()
+                    ],
+                    update_conflicts=True,
+                    unique_fields=["job", "client_id", "round"],
+                    update_fields=[
+                        "accuracy",
+                        "loss",
+                        "train_loss",
+                        "train_samples",
+                        "test_samples",
+                        "response_time",
+                        "recorded_at",
+                    ],
+                )
+            if pending.events:
+                ClientEvent.objects.bulk_create(pending.events)
+                self._prune_events(pending.events)
+
+    def _prune_events(self, written: list[ClientEvent]) -> None:
+        for event in written:
+            self._event_counts[event.client_id] = self._event_counts.get(event.client_id, 0) + 1
+        for client_id in {event.client_id for event in written}:
+            if self._event_counts[client_id] <= MAX_EVENTS_PER_CLIENT:
+                continue
+            events = ClientEvent.objects.filter(job_id=self.job_id, client_id=client_id)
+            oldest = events.order_by("-created_at", "-id").values_list("id", flat=True)[
+                MAX_EVENTS_PER_CLIENT:
+            ]
+            events.filter(id__in=list(oldest)).delete()
+            self._event_counts[client_id] = MAX_EVENTS_PER_CLIENT
