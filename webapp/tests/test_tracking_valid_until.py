@@ -1,4 +1,5 @@
-"""tracking.next_change_at: how long a snapshot's derived statuses stay true."""
+"""tracking.next_change_at: how long a snapshot's derived statuses stay true (the property
+that ties it to derive_status is in test_tracking_status.py)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +65,34 @@ def test_it_is_when_a_training_client_would_become_a_straggler(owner, settings):
     assert until == T0 + timedelta(seconds=settings.CLIENT_SLOW_FACTOR * 5.0)
     rows = tracking.client_rows(reload(job), until + timedelta(seconds=1))
     assert next(r for r in rows if r["id"] == laggard)["status"] == tracking.SLOW
+
+
+def test_it_is_when_a_slow_clients_expected_reply_time_passes(owner, settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 600
+    settings.CLIENT_SLOW_FACTOR = 2.0
+    job = three_sites(owner, status="running")
+    fast, other, laggard = list(job.clients_status)
+    t = tracker_at(job, T0 - timedelta(seconds=60))
+    report = tracking.RoundReport(0.8, 0.3, 0.3, 10, 5)
+    for client_id, seconds in ((fast, 4.0), (other, 6.0), (laggard, 30.0)):
+        t.training(client_id, 1)
+        t.reported(client_id, 1, report, response_time=seconds)
+    t.flush()
+    t = tracker_at(job, T0)
+    for client_id in (fast, other, laggard):
+        t.training(client_id, 2)
+    t.reported(fast, 2, report, response_time=4.0)
+    t.reported(other, 2, report, response_time=6.0)
+    t.flush()
+    slow_at = T0 + timedelta(seconds=11)  # past 2x the round's median (5 s)
+
+    until = tracking.next_change_at(reload(job), slow_at)
+
+    assert until == T0 + timedelta(seconds=30)  # its previous round's time
+    rows = {r["id"]: r for r in tracking.client_rows(reload(job), slow_at)}
+    assert rows[laggard]["expected_at"] == until.isoformat()
+    after = {r["id"]: r for r in tracking.client_rows(reload(job), until + timedelta(seconds=1))}
+    assert (after[laggard]["status"], after[laggard]["expected_at"]) == ("slow", None)
 
 
 def test_it_skips_clients_already_offline(owner, settings):

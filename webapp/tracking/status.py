@@ -191,7 +191,7 @@ def _shown(
     if why is None:
         return as_stored
     expected_at = deadlines.expected_at
-    if expected_at is None or expected_at <= now:
+    if expected_at is None or now > expected_at:
         return Derived(S.SLOW, why)
     previous = entry["response_time"]
     return Derived(S.SLOW, f"{why}; its previous round took {previous:.0f} s", expected_at)

@@ -258,7 +258,7 @@ class ClientTracker:
         """At the end of a job every client takes its outcome (a terminal status), except
         those already done and those whose failure or loss is what a user needs to see."""
         if status not in TERMINAL:
-            raise ValueError(f"{status!r} is not an outcome a job can give its clients")
+            raise ValueError(f"'{status}' is not an outcome a job can give its clients")
         for client_id, current in list(self.statuses.items()):
             if current not in TERMINAL and current not in UNUSABLE:
                 self._transition(client_id, status, server_round, reason)
