@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 from django.utils import timezone
 
 from webapp.models import ClientRoundMetric, TrainingJob
+from webapp.tracking.entries import ClientEntry
 from webapp.tracking.status import ACTIVE, WARNING, ClientStatus, derive_statuses
 
 
@@ -33,7 +34,7 @@ class ClientRow(TypedDict):
 
 def client_rows(job: TrainingJob, now: datetime | None = None) -> list[ClientRow]:
     """The dashboard's view of every client of a job, with its status derived as of `now`."""
-    entries = job.clients_status or {}
+    entries: dict[str, ClientEntry] = job.clients_status or {}
     derived = derive_statuses(entries, now or timezone.now(), job.is_finished)
     rows = []
     for client_id, entry in entries.items():

@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
 
 if TYPE_CHECKING:
     from webapp.models import TrainingJob
+    from webapp.tracking.entries import ClientEntry
 
 
 class ClientStatus(StrEnum):
@@ -52,11 +53,12 @@ NOT_WATCHED = TERMINAL | {S.ERROR}
 # The overview cards' groups.
 ACTIVE = frozenset({S.CONNECTED, S.TRAINING, S.SLOW})
 WARNING = frozenset({S.ERROR, S.OFFLINE, S.SLOW})
-# Shown as training on the dashboard's charts and filters.
+# A round is under way while any client is in one of these: the dashboard polls faster.
 TRAINING_LIKE = (S.TRAINING, S.SLOW)
 
 # Which stored status may follow which: what the tracker writes, and nothing else.
-TRANSITIONS: dict[ClientStatus, frozenset[ClientStatus]] = {
+# Keyed by ClientStatus, which a stored plain string finds too (a StrEnum hashes as its value).
+TRANSITIONS: dict[str, frozenset[ClientStatus]] = {
     # Straight to `training` too: the round loop records a client's connection first, but a
     # replay of rounds (the benchmarks, most tests) need not.
     S.PENDING: frozenset({S.CONNECTED, S.TRAINING, S.ERROR, S.OFFLINE, S.COMPLETED, S.STOPPED}),
@@ -75,7 +77,7 @@ CONNECTS_FROM = frozenset(old for old, new in TRANSITIONS.items() if S.CONNECTED
 
 def may_move(old: str, new: str) -> bool:
     """Whether the tracker may write `new` over `old` (an unknown `old` moves nowhere)."""
-    return new in TRANSITIONS.get(old, ())  # type: ignore[call-overload]
+    return new in TRANSITIONS.get(old, frozenset())
 
 
 def dashboard_groups() -> dict[str, list[str]]:
@@ -157,7 +159,7 @@ class _Deadlines:
         return moments
 
 
-def _deadlines(entry: Mapping[str, Any], threshold: float, rules: SlowRules) -> _Deadlines | None:
+def _deadlines(entry: "ClientEntry", threshold: float, rules: SlowRules) -> _Deadlines | None:
     """A client's deadlines, or None if the clock cannot change how it is shown."""
     if entry.get("status", S.PENDING) not in DERIVABLE:
         return None
@@ -175,7 +177,7 @@ def _deadlines(entry: Mapping[str, Any], threshold: float, rules: SlowRules) -> 
 
 
 def _shown(
-    entry: Mapping[str, Any], now: datetime, job_finished: bool, threshold: float, rules: SlowRules
+    entry: "ClientEntry", now: datetime, job_finished: bool, threshold: float, rules: SlowRules
 ) -> Derived:
     stored = entry.get("status", S.PENDING)
     as_stored = Derived(stored, entry.get("status_reason"))
@@ -198,7 +200,7 @@ def _shown(
 
 
 def derive_status(
-    entry: Mapping[str, Any],
+    entry: "ClientEntry",
     now: datetime,
     job_finished: bool,
     round_response_times: list[float] | None = None,
@@ -225,7 +227,7 @@ class _JobRules:
     per training client instead would sort every reply time once per client).
     """
 
-    def __init__(self, entries: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, entries: Iterable["ClientEntry"]) -> None:
         self.threshold: float = settings.CLIENT_TIMEOUT_THRESHOLD
         replies_by_round: dict[int, list[float]] = {}
         for entry in entries:
@@ -236,12 +238,12 @@ class _JobRules:
         self._by_round = {rnd: slow_rules(times) for rnd, times in replies_by_round.items()}
         self._no_reply = slow_rules(None)
 
-    def for_entry(self, entry: Mapping[str, Any]) -> SlowRules:
+    def for_entry(self, entry: "ClientEntry") -> SlowRules:
         return self._by_round.get(entry.get("current_round", 0), self._no_reply)
 
 
 def derive_statuses(
-    entries: Mapping[str, Mapping[str, Any]], now: datetime, job_finished: bool
+    entries: Mapping[str, "ClientEntry"], now: datetime, job_finished: bool
 ) -> dict[str, Derived]:
     """derive_status for every client of a job, each against its own round's reply times."""
     rules = _JobRules(entries.values())
@@ -261,7 +263,7 @@ def next_change_at(job: "TrainingJob", now: datetime) -> datetime | None:
     """
     if job.is_finished:
         return None
-    entries = job.clients_status or {}
+    entries: dict[str, ClientEntry] = job.clients_status or {}
     rules = _JobRules(entries.values())
     moments = []
     if job.server_seen_at is not None:  # reconciliation may fail the job from then on
