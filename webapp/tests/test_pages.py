@@ -7,6 +7,7 @@ import pytest
 from webapp.models import Connection, TrainingJob
 from webapp.tests.conftest import free_port, register
 from webapp.tests.factories import make_job
+from webapp.tracking import status
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +117,14 @@ def test_it_gives_the_dashboard_its_api_urls(owner, owner_client):
     assert config["poll"]["between_rounds_ms"] == 8000
     assert config["poll"]["ended_ms"] == 30000
 
+
+def test_it_gives_the_dashboard_the_servers_status_groups(owner, owner_client):
+    job = make_job(owner)
+
+    config = dashboard_config(owner_client.get(f"/jobs/{job.pk}/"))
+
+    groups = config["status_groups"]
+    assert groups == status.dashboard_groups()
+    assert set(groups["all"]) == {s.value for s in status.ClientStatus}
+    assert set(groups["active"]) == {s.value for s in status.ACTIVE}
+    assert set(groups["warning"]) == {s.value for s in status.WARNING}
