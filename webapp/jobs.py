@@ -18,7 +18,6 @@ from django.utils import timezone
 from clients.datasets import sort_labels
 from webapp import flower, tracking
 from webapp.api import parsing
-from webapp.api.parsing import BadRequest
 from webapp.models import Connection, TrainingJob
 from webapp.sites import SiteError, fetch_datasets
 
@@ -33,7 +32,7 @@ MAX_CLIENT_ROUNDS_PER_JOB = 100_000
 HIDDEN_SIZE = 32
 
 
-class JobValidationError(BadRequest):
+class JobValidationError(parsing.BadRequest):
     """The job cannot start; the message says what to change."""
 
 
@@ -51,7 +50,7 @@ class JobRequest:
 def _check_request(req: JobRequest) -> None:
     """Each field's bounds (the same rules as the API's and the form's), and the limits of a
     job as a whole."""
-    try:
+    with parsing.refused_as(JobValidationError):
         parsing.JOB_NAME.check(req.name)
         if not req.selections:
             raise JobValidationError("datasets: select at least one dataset")
@@ -69,10 +68,6 @@ def _check_request(req: JobRequest) -> None:
         parsing.LEARNING_RATE.check(req.learning_rate)
         parsing.ALERT_WEBHOOK_URL.check(req.alert_webhook_url)
         parsing.MIN_CLIENTS.check(req.min_clients, high=len(req.selections))
-    except JobValidationError:
-        raise
-    except BadRequest as exc:  # a field rule's refusal: callers catch JobValidationError
-        raise JobValidationError(str(exc)) from None
 
 
 def _agree_on_schema(chosen: list[tuple[Connection, dict]]) -> dict:

@@ -24,10 +24,8 @@ class InvalidConnection(parsing.BadRequest):
 
 
 def create_connection(*, owner, name: str, ip: str, port: int, token: str) -> Connection:
-    try:
+    with parsing.refused_as(InvalidConnection):
         parsing.PORT.check(port)
-    except parsing.BadRequest as exc:
-        raise InvalidConnection(str(exc)) from None
     if Connection.objects.filter(owner=owner, name=name).exists():
         raise InvalidConnection(f"name: you already have a connection named {name!r}")
     return Connection.objects.create(owner=owner, name=name, ip=ip, port=port, token=token)

@@ -15,6 +15,8 @@ request (min_clients). A message starts with the field's name, as the API return
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,18 @@ DB_INT_MIN, DB_INT_MAX = -(2**63), 2**63 - 1
 
 class BadRequest(ValueError):
     """A value the caller must change; the message names the field and says how."""
+
+
+@contextmanager
+def refused_as(error: type[BadRequest]) -> Iterator[None]:
+    """A rule's refusal inside the block raised as `error`: a service's own kind of
+    BadRequest, which its callers catch."""
+    try:
+        yield
+    except error:
+        raise
+    except BadRequest as exc:
+        raise error(str(exc)) from None
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
