@@ -251,8 +251,8 @@ class TokenNotModifiedMiddleware:
     It sits right after SecurityMiddleware and XFrameOptionsMiddleware, which still redirect
     to HTTPS and add their headers; the host is checked against ALLOWED_HOSTS here, as
     CommonMiddleware would. What it skips has nothing to do for such a request: static files,
-    sessions and CSRF (no cookie is used, and a GET writes nothing), messages. A 304 costs one
-    round trip to the database instead of three.
+    sessions and CSRF (no cookie is used, and a GET writes nothing), messages. So such a 304
+    costs one round trip to the database (see _fetchone_self_checked).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
