@@ -34,8 +34,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Only sets a header on the way out: here, it also covers the shortcut below.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # A bearer token's unchanged poll: 304 from one query, skipping the rest (webapp.auth).
-    "webapp.auth.TokenNotModifiedMiddleware",
+    # A bearer token's unchanged poll: 304 from one query, skipping the rest.
+    "webapp.api.freshness.TokenNotModifiedMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -132,7 +132,7 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
     # Only behind a proxy that sets (and strips clients') X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "webapp.auth.csrf_failure"  # JSON errors under /api/
+CSRF_FAILURE_VIEW = "webapp.api.errors.csrf_failure"  # JSON errors under /api/
 
 # Flower: where the SuperLink's Control API listens, and how to reach it.
 FLOWER_SUPERLINK = env_str("FLOWER_SUPERLINK", "127.0.0.1:9093")

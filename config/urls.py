@@ -6,5 +6,5 @@ urlpatterns = [
     path("", include("webapp.urls")),
 ]
 
-handler404 = "webapp.auth.not_found"
-handler500 = "webapp.auth.server_error"
+handler404 = "webapp.api.errors.not_found"
+handler500 = "webapp.api.errors.server_error"

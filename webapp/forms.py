@@ -1,31 +1,54 @@
+"""The pages' forms. Each field takes its bounds and its error message from the API's rule
+for it (webapp.api.parsing), so a form and a script are refused alike."""
+
 from django import forms
+from django.core.exceptions import ValidationError
 
 from webapp import jobs
+from webapp.api import parsing
+
+Rule = parsing.Whole | parsing.Number | parsing.Text
 
 
-def _control(widget: forms.Widget) -> forms.Widget:
-    widget.attrs.setdefault("class", "form-control")
-    return widget
+def _checked_by(rule: Rule, field: forms.Field) -> forms.Field:
+    """The field with the rule's check in place of Django's own validators (which would add
+    their own message for the same bound), and with form-control styling."""
+
+    def check(value: object) -> None:
+        try:
+            rule.check(value)
+        except parsing.BadRequest as exc:
+            raise ValidationError(str(exc)) from None
+
+    field.validators = [check]
+    field.widget.attrs.setdefault("class", "form-control")
+    return field
+
+
+def _whole(rule: parsing.Whole, **kwargs) -> forms.Field:
+    # min_value/max_value also become the input's min/max attributes.
+    kwargs.setdefault("initial", rule.default)
+    return _checked_by(rule, forms.IntegerField(min_value=rule.low, max_value=rule.high, **kwargs))
+
+
+def _text(rule: parsing.Text, **kwargs) -> forms.Field:
+    return _checked_by(rule, forms.CharField(max_length=rule.max_length, **kwargs))
 
 
 class StartTrainingForm(forms.Form):
-    name = forms.CharField(max_length=200, widget=_control(forms.TextInput()))
-    rounds = forms.IntegerField(
-        min_value=1, max_value=jobs.MAX_ROUNDS, initial=3, widget=_control(forms.NumberInput())
+    name = _text(parsing.JOB_NAME)
+    rounds = _whole(parsing.ROUNDS)
+    local_epochs = _whole(parsing.LOCAL_EPOCHS)
+    learning_rate = _checked_by(
+        parsing.LEARNING_RATE,
+        forms.FloatField(
+            min_value=parsing.LEARNING_RATE.above,
+            max_value=parsing.LEARNING_RATE.at_most,
+            initial=parsing.LEARNING_RATE.default,
+            widget=forms.NumberInput(attrs={"step": "any"}),
+        ),
     )
-    local_epochs = forms.IntegerField(
-        min_value=1,
-        max_value=jobs.MAX_LOCAL_EPOCHS,
-        initial=1,
-        widget=_control(forms.NumberInput()),
-    )
-    learning_rate = forms.FloatField(
-        min_value=1e-6,
-        max_value=10,
-        initial=0.01,
-        widget=_control(forms.NumberInput(attrs={"step": "any"})),
-    )
-    min_clients = forms.IntegerField(min_value=1, initial=2, widget=_control(forms.NumberInput()))
+    min_clients = _whole(parsing.MIN_CLIENTS, initial=2)  # the smallest federation
 
 
 class ConnectionForm(forms.Form):
@@ -35,12 +58,10 @@ class ConnectionForm(forms.Form):
         kwargs.setdefault("auto_id", "connection_%s")
         super().__init__(*args, **kwargs)
 
-    name = forms.CharField(max_length=100, widget=_control(forms.TextInput()))
-    ip = forms.CharField(max_length=255, label="IP or host", widget=_control(forms.TextInput()))
-    port = forms.IntegerField(
-        min_value=1, max_value=65535, initial=5000, widget=_control(forms.NumberInput())
-    )
-    token = forms.CharField(max_length=255, widget=_control(forms.PasswordInput()))
+    name = _text(parsing.CONNECTION_NAME)
+    ip = _text(parsing.HOST, label="IP or host")
+    port = _whole(parsing.PORT)
+    token = _text(parsing.SITE_TOKEN, widget=forms.PasswordInput())
 
 
 def parse_selections(values: list[str]) -> list[tuple[int, str]]:

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from clients.datasets import sort_labels
 from webapp import flower, tracking
+from webapp.api import parsing
 from webapp.models import Connection, TrainingJob
 from webapp.sites import SiteError, fetch_datasets
 
@@ -27,15 +26,13 @@ logger = logging.getLogger(__name__)
 Status = TrainingJob.Status
 ACTIVE = (Status.PENDING, Status.RUNNING)
 
-MAX_ROUNDS = 1000
-MAX_LOCAL_EPOCHS = 100
 MAX_CLIENTS_PER_JOB = 1000
 # Bounds a job's history rows (one per client and round); see docs/production.md.
 MAX_CLIENT_ROUNDS_PER_JOB = 100_000
 HIDDEN_SIZE = 32
 
 
-class JobValidationError(ValueError):
+class JobValidationError(parsing.BadRequest):
     """The job cannot start; the message says what to change."""
 
 
@@ -50,40 +47,27 @@ class JobRequest:
     alert_webhook_url: str = ""
 
 
-def _check_ranges(req: JobRequest) -> None:
-    if not req.name.strip():
-        raise JobValidationError("name: give the job a name")
-    if len(req.name) > 200:
-        raise JobValidationError("name: at most 200 characters")
-    if not req.selections:
-        raise JobValidationError("datasets: select at least one dataset")
-    if len(req.selections) > MAX_CLIENTS_PER_JOB:
-        raise JobValidationError(f"datasets: at most {MAX_CLIENTS_PER_JOB} per job")
-    if len(set(req.selections)) != len(req.selections):
-        raise JobValidationError("datasets: the same dataset is selected twice")
-    if not 1 <= req.rounds <= MAX_ROUNDS:
-        raise JobValidationError(f"rounds: must be between 1 and {MAX_ROUNDS}")
-    if req.rounds * len(req.selections) > MAX_CLIENT_ROUNDS_PER_JOB:
-        raise JobValidationError(
-            f"rounds: {req.rounds} rounds × {len(req.selections)} datasets is more than "
-            f"{MAX_CLIENT_ROUNDS_PER_JOB:,} client rounds per job"
-        )
-    if not 1 <= req.local_epochs <= MAX_LOCAL_EPOCHS:
-        raise JobValidationError(f"local_epochs: must be between 1 and {MAX_LOCAL_EPOCHS}")
-    if not 0 < req.learning_rate <= 10:
-        raise JobValidationError("learning_rate: must be greater than 0 and at most 10")
-    if req.alert_webhook_url:
-        try:
-            URLValidator(schemes=["http", "https"])(req.alert_webhook_url)
-        except ValidationError:
-            raise JobValidationError("alert_webhook_url: must be an http(s) URL") from None
-        if len(req.alert_webhook_url) > 500:
-            raise JobValidationError("alert_webhook_url: at most 500 characters")
-    if not 1 <= req.min_clients <= len(req.selections):
-        raise JobValidationError(
-            f"min_clients: must be between 1 and the number of selected datasets "
-            f"({len(req.selections)})"
-        )
+def _check_request(req: JobRequest) -> None:
+    """Each field's bounds (the same rules as the API's and the form's), and the limits of a
+    job as a whole."""
+    with parsing.refused_as(JobValidationError):
+        parsing.JOB_NAME.check(req.name)
+        if not req.selections:
+            raise JobValidationError("datasets: select at least one dataset")
+        if len(req.selections) > MAX_CLIENTS_PER_JOB:
+            raise JobValidationError(f"datasets: at most {MAX_CLIENTS_PER_JOB} per job")
+        if len(set(req.selections)) != len(req.selections):
+            raise JobValidationError("datasets: the same dataset is selected twice")
+        parsing.ROUNDS.check(req.rounds)
+        if req.rounds * len(req.selections) > MAX_CLIENT_ROUNDS_PER_JOB:
+            raise JobValidationError(
+                f"rounds: {req.rounds} rounds × {len(req.selections)} datasets is more than "
+                f"{MAX_CLIENT_ROUNDS_PER_JOB:,} client rounds per job"
+            )
+        parsing.LOCAL_EPOCHS.check(req.local_epochs)
+        parsing.LEARNING_RATE.check(req.learning_rate)
+        parsing.ALERT_WEBHOOK_URL.check(req.alert_webhook_url)
+        parsing.MIN_CLIENTS.check(req.min_clients, high=len(req.selections))
 
 
 def _agree_on_schema(chosen: list[tuple[Connection, dict]]) -> dict:
@@ -120,12 +104,12 @@ def create_job(
     *, owner, request: JobRequest, run_config: dict[str, int | float | str] | None = None
 ) -> TrainingJob:
     """Validate a job against the owner's sites, store it with its clients, submit it
-    (`run_config`: extra Flower run config, e.g. `train-sleep` for failure tests).
+    (`run_config`: extra Flower run config for this run).
 
     Raises JobValidationError for anything the user must fix. A SuperLink that cannot be
     reached does not raise: the job is stored with status `error` and the reason.
     """
-    _check_ranges(request)
+    _check_request(request)
     connection_ids = {cid for cid, _ in request.selections}
     connections = {c.pk: c for c in Connection.objects.filter(owner=owner, pk__in=connection_ids)}
     unknown = sorted(connection_ids - connections.keys())

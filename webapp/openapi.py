@@ -9,7 +9,8 @@ from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse
 
-from webapp.auth import api_login_required, api_methods
+from webapp.api.guards import api_methods
+from webapp.auth import api_login_required
 
 SCHEMA_PATH = Path(__file__).with_name("openapi.yaml")
 

@@ -1,4 +1,5 @@
-"""Calls from the web app to a site's client API (metadata only, bearer token)."""
+"""Sites as the web app knows them: a user registers one as a Connection (its client API's
+address and token), and the web app calls that API for metadata only, never for rows."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 import requests
 from django.conf import settings
 
+from webapp.api import parsing
 from webapp.models import Connection
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
@@ -15,6 +17,18 @@ MAX_NAME_LENGTH = 200
 MAX_FEATURES = 10_000
 MAX_CLASSES = 1_000
 MAX_ERROR_LENGTH = 2_000
+
+
+class InvalidConnection(parsing.BadRequest):
+    """The connection cannot be registered; the message says what to change."""
+
+
+def create_connection(*, owner, name: str, ip: str, port: int, token: str) -> Connection:
+    with parsing.refused_as(InvalidConnection):
+        parsing.PORT.check(port)
+    if Connection.objects.filter(owner=owner, name=name).exists():
+        raise InvalidConnection(f"name: you already have a connection named {name!r}")
+    return Connection.objects.create(owner=owner, name=name, ip=ip, port=port, token=token)
 
 
 class SiteError(Exception):

@@ -2,7 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from webapp import api, openapi, views
+from webapp import openapi, views
+from webapp.api import client_endpoints, connection_endpoints, history_endpoints, job_endpoints
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="job_list"), name="home"),
@@ -16,20 +17,26 @@ urlpatterns = [
     path("connections/", views.add_connection, name="add_connection"),
     # JSON API
     path("api/schema/", openapi.api_schema, name="api_schema"),
-    path("api/connections/", api.connections, name="api_connections"),
-    path("api/jobs/", api.job_collection, name="api_jobs"),
-    path("api/jobs/<int:job_id>/", api.job_detail, name="api_job_detail"),
-    path("api/jobs/<int:job_id>/stop/", api.job_stop, name="api_job_stop"),
-    path("api/jobs/<int:job_id>/clients/", api.get_clients_data, name="get_clients_data"),
+    path("api/connections/", connection_endpoints.connections, name="api_connections"),
+    path("api/jobs/", job_endpoints.job_collection, name="api_jobs"),
+    path("api/jobs/<int:job_id>/", job_endpoints.job_detail, name="api_job_detail"),
+    path("api/jobs/<int:job_id>/stop/", job_endpoints.job_stop, name="api_job_stop"),
+    path(
+        "api/jobs/<int:job_id>/clients/", client_endpoints.get_clients_data, name="get_clients_data"
+    ),
     path(
         "api/jobs/<int:job_id>/clients/<str:client_id>/performance/",
-        api.get_client_performance_data,
+        client_endpoints.get_client_performance_data,
         name="get_client_performance_data",
     ),
     path(
         "api/jobs/<int:job_id>/clients/<str:client_id>/events/",
-        api.get_client_events,
+        client_endpoints.get_client_events,
         name="get_client_events",
     ),
-    path("api/jobs/<int:job_id>/history.csv", api.job_history_csv, name="job_history_csv"),
+    path(
+        "api/jobs/<int:job_id>/history.csv",
+        history_endpoints.job_history_csv,
+        name="job_history_csv",
+    ),
 ]

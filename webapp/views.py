@@ -1,4 +1,5 @@
-"""Pages. Thin: validation and state changes live in webapp.jobs and webapp.api."""
+"""Pages. Thin: the forms check each field (webapp.forms), the services check the rest and
+change state (webapp.jobs, webapp.sites)."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,11 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from webapp import jobs
-from webapp.api import BadRequest, create_connection
+from webapp import jobs, sites
 from webapp.forms import ConnectionForm, StartTrainingForm, parse_selections
 from webapp.models import Connection, TrainingJob
-from webapp.sites import site_views
+from webapp.tracking import status
 
 # The overview cards: (data-stat key, label, hint); dashboard.js fills the values.
 OVERVIEW_CARDS = [
@@ -26,7 +26,8 @@ OVERVIEW_CARDS = [
     ("samples", "Average samples", "training rows per client"),
 ]
 
-# The dashboard's adaptive polling (seed §7.2), in seconds; settings.DASHBOARD_POLL overrides
+# The dashboard's adaptive polling, in seconds: fast while a round runs, slower between rounds
+# and once the job has ended, slower still in a hidden tab; settings.DASHBOARD_POLL overrides
 # any of them (tests use short ones). Failed polls back off from retry_base to retry_max.
 DASHBOARD_POLL = {
     "training": 3,
@@ -54,12 +55,12 @@ def _datasets_page(
     selected: set[str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    sites = site_views(list(Connection.objects.filter(owner=request.user)))
+    views = sites.site_views(list(Connection.objects.filter(owner=request.user)))
     return render(
         request,
         "webapp/datasets.html",
         {
-            "sites": [vars(site) for site in sites],
+            "sites": [vars(site) for site in views],
             "form": form or StartTrainingForm(),
             "connection_form": connection_form or ConnectionForm(),
             "selected": selected or set(),
@@ -80,8 +81,8 @@ def add_connection(request: HttpRequest) -> HttpResponse:
     form = ConnectionForm(request.POST)
     if form.is_valid():
         try:
-            connection = create_connection(owner=request.user, **form.cleaned_data)
-        except BadRequest as exc:
+            connection = sites.create_connection(owner=request.user, **form.cleaned_data)
+        except sites.InvalidConnection as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Registered {connection.name}.")
@@ -135,6 +136,7 @@ def client_dashboard(request: HttpRequest, job_id: int) -> HttpResponse:
                 "stop_url": reverse("api_job_stop", args=[job.pk]),
                 "model_url": reverse("download_model", args=[job.pk]),
                 "login_url": reverse("login"),
+                "status_groups": status.dashboard_groups(),
                 "poll": {
                     "training_ms": round(1000 * poll["training"]),
                     "between_rounds_ms": round(1000 * poll["between_rounds"]),

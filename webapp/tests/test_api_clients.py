@@ -1,4 +1,4 @@
-"""GET /api/jobs/<id>/clients/ and /clients/<client_id>/performance/: the seed's contract."""
+"""GET /api/jobs/<id>/clients/ and /clients/<client_id>/performance/: the dashboard's contract."""
 
 import pytest
 
@@ -23,7 +23,7 @@ CLIENT_KEYS = {
 }
 
 
-def test_it_returns_every_client_in_the_seed_shape(owner, owner_client):
+def test_it_returns_every_client_in_the_documented_shape(owner, owner_client):
     job = make_job(owner)
     first = next(iter(job.clients_status))
     report(job, first, 1, accuracy=0.85, loss=0.4)

@@ -183,3 +183,12 @@ def test_it_answers_304_on_the_job_detail_until_the_job_changes(owner, owner_cli
 
     assert response.status_code == 200
     assert response.json()["job"]["status"] == "completed"
+
+
+def test_it_answers_a_job_id_beyond_a_database_integer_with_404(owner_client):
+    response = owner_client.get(
+        f"/api/jobs/{2**70}/clients/", headers={"If-None-Match": '"1-never"'}
+    )
+
+    assert response.status_code == 404
+    assert response.json() == {"success": False, "error": "job not found"}

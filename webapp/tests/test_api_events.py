@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from webapp import api, tracking
+from webapp import tracking
+from webapp.api import client_endpoints
 from webapp.tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def test_it_lists_a_clients_events_oldest_first(owner, owner_client):
 
 
 def test_it_keeps_only_the_latest_events(owner, owner_client, monkeypatch):
-    monkeypatch.setattr(api, "MAX_EVENTS", 2)
+    monkeypatch.setattr(client_endpoints, "MAX_EVENTS", 2)
     job = make_job(owner, status="running")
     client_id = next(iter(job.clients_status))
     times = iter(T0 + timedelta(seconds=s) for s in range(100))

@@ -165,7 +165,7 @@ def test_it_rejects_another_users_connection(outsider, api, site_apis):
     assert "unknown connection id" in response.json()["error"]
 
 
-def test_it_stores_clients_in_the_seed_structure_and_errors_when_superlink_is_down(
+def test_it_stores_clients_in_the_documented_structure_and_errors_when_superlink_is_down(
     owner, api, site_apis, no_superlink
 ):
     connections = register(owner, site_apis)

@@ -7,6 +7,7 @@ import pytest
 from webapp.models import Connection, TrainingJob
 from webapp.tests.conftest import free_port, register
 from webapp.tests.factories import make_job
+from webapp.tracking import status
 
 pytestmark = pytest.mark.django_db
 
@@ -94,15 +95,18 @@ def test_it_lists_only_the_users_own_jobs(owner, outsider, owner_client):
     assert "theirs" not in page
 
 
+def dashboard_config(response) -> dict:
+    """The configuration the dashboard's script reads from the page."""
+    page = response.content.decode()
+    start = page.index('id="dashboard-config"')
+    return json.loads(page[page.index(">", start) + 1 : page.index("</script>", start)])
+
+
 def test_it_gives_the_dashboard_its_api_urls(owner, owner_client):
     job = make_job(owner)
 
-    response = owner_client.get(f"/jobs/{job.pk}/")
+    config = dashboard_config(owner_client.get(f"/jobs/{job.pk}/"))
 
-    page = response.content.decode()
-    start = page.index('id="dashboard-config"')
-    raw = page[page.index(">", start) + 1 : page.index("</script>", start)]
-    config = json.loads(raw)
     assert config["clients_url"] == f"/api/jobs/{job.pk}/clients/"
     assert (
         config["performance_url_template"] == f"/api/jobs/{job.pk}/clients/__CLIENT__/performance/"
@@ -112,3 +116,15 @@ def test_it_gives_the_dashboard_its_api_urls(owner, owner_client):
     assert config["poll"]["training_ms"] == 3000
     assert config["poll"]["between_rounds_ms"] == 8000
     assert config["poll"]["ended_ms"] == 30000
+
+
+def test_it_gives_the_dashboard_the_servers_status_groups(owner, owner_client):
+    job = make_job(owner)
+
+    config = dashboard_config(owner_client.get(f"/jobs/{job.pk}/"))
+
+    groups = config["status_groups"]
+    assert groups == status.dashboard_groups()
+    assert set(groups["all"]) == {s.value for s in status.ClientStatus}
+    assert set(groups["active"]) == {s.value for s in status.ACTIVE}
+    assert set(groups["warning"]) == {s.value for s in status.WARNING}

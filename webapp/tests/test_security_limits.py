@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from webapp import jobs, sites, tracking
+from webapp.api import parsing
 from webapp.models import ClientEvent, Connection, TrainingJob
 from webapp.tests.factories import make_job
 
@@ -29,7 +30,7 @@ def job_request(datasets: int, rounds: int) -> jobs.JobRequest:
     ("datasets", "rounds", "error"),
     [
         (jobs.MAX_CLIENTS_PER_JOB + 1, 1, "datasets: at most 1000 per job"),
-        (1, jobs.MAX_ROUNDS + 1, "rounds: must be between 1 and 1000"),
+        (1, parsing.ROUNDS.high + 1, "rounds: must be between 1 and 1000"),
         (
             200,
             501,

@@ -1,5 +1,5 @@
 """A bearer token's unchanged poll: 304 from one query ahead of the middleware stack
-(webapp.auth.TokenNotModifiedMiddleware), and every other poll down the whole stack."""
+(webapp.api.freshness.TokenNotModifiedMiddleware), and every other poll down the whole stack."""
 
 from datetime import timedelta
 
@@ -8,9 +8,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from webapp import tracking
+from webapp.api.freshness import TOKEN_FAST_PATHS
 from webapp.models import ApiToken
 from webapp.tests.factories import make_job, report
 
@@ -153,6 +155,20 @@ def test_it_leaves_other_endpoints_and_methods_to_the_full_path(
 
     stop = poller.post(f"/api/jobs/{job.pk}/clients/", headers={"If-None-Match": "*"})
     assert stop.status_code == 405
+
+
+def test_it_answers_a_job_id_beyond_a_database_integer_with_404(poller):
+    response = poller.get(f"/api/jobs/{2**70}/clients/", headers={"If-None-Match": '"1-never"'})
+
+    assert response.status_code == 404
+    assert response.json() == {"success": False, "error": "job not found"}
+
+
+def test_its_fast_paths_name_endpoints_that_exist():
+    """A renamed URL would silently lose its fast path: the registry names real ones."""
+    assert TOKEN_FAST_PATHS
+    for url_name in TOKEN_FAST_PATHS:
+        assert reverse(url_name, kwargs={"job_id": 1})
 
 
 @pytest.mark.skipif(
