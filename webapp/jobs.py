@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from clients.datasets import sort_labels
+from clients.protocol import sort_labels
 from webapp import flower, tracking
 from webapp.models import Connection, TrainingJob
 from webapp.sites import SiteError, fetch_datasets
