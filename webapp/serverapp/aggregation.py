@@ -31,7 +31,11 @@ class _RoundNodes:
 
 class Aggregation:
     """One per job: stateful strategies (server-side momentum, adaptive optimizers) keep
-    what they learnt between rounds inside the strategy object."""
+    what they learnt between rounds inside the strategy object.
+
+    Build the strategy with `min_available_nodes=1` (and `min_train_nodes=1`): it is shown
+    only this round's nodes, and Flower's node sampling waits, without end, for more.
+    """
 
     def __init__(self, strategy: Strategy, job_config: dict[str, Any]) -> None:
         self.strategy = strategy
