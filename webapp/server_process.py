@@ -1,4 +1,4 @@
-"""start_flower_server: what the ServerApp runs for one job (the seed's name).
+"""The ServerApp: `app`, and `start_flower_server`, what it runs for one job.
 
 The thin entry the Flower app points at (flower_app/fedtrack_app/server_app.py sets Django up
 and imports `app` from here); the job itself is run by the `webapp.serverapp` package.

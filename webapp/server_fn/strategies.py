@@ -1,11 +1,10 @@
-"""FedAvgModelStrategy and update_client_tracking (the seed's names).
+"""How a job's replies become the next global model.
 
 `FedAvgModelStrategy` is a job's aggregation with Flower's own FedAvg composed in (weighted by
 each client's training samples); `update_client_tracking` records one reply the moment it
 arrives and says whether FedAvg may use it.
 """
 
-import logging
 from dataclasses import dataclass
 
 from flwr.app import ArrayRecord, Message, MessageType, MetricRecord, RecordDict
@@ -15,8 +14,6 @@ from clients.protocol import ERROR_MESSAGE, NUM_EXAMPLES, ClientKey, Record, Tra
 from webapp.serverapp.aggregation import Aggregation
 from webapp.tracking import ClientTracker
 from webapp.tracking.reports import ReportError, arrays_mismatch, shown, validate_report
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

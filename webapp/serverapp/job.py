@@ -19,7 +19,8 @@ from webapp.models import Connection, TrainingJob
 from webapp.server_fn.strategies import FedAvgModelStrategy
 from webapp.serverapp.liveness import LivenessMonitor, SiteProber
 from webapp.serverapp.nodes import ClientSlot, NodeDirectory
-from webapp.serverapp.rounds import JobFailed, JobPlan, JobRunner, Timeouts
+from webapp.serverapp.plan import JobPlan, Timeouts
+from webapp.serverapp.rounds import JobFailed, JobRunner
 from webapp.serverapp.runtime import Clock, JobGrid, SystemClock
 from webapp.tracking import ClientTracker
 from webapp.tracking.status import ClientStatus

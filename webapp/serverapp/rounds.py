@@ -6,18 +6,17 @@ Everything outside (Flower's Grid, the clock) is passed in, so tests drive a who
 in-process with a fake grid and a clock that moves only when the loop sleeps.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from flwr.app import ArrayRecord, Message
 from flwr.common.constant import ErrorCode
 
-from clients.task import build_model
 from webapp.server_fn.strategies import Pushed, update_client_tracking
 from webapp.serverapp.aggregation import Aggregation
 from webapp.serverapp.liveness import LivenessMonitor
+from webapp.serverapp.model import initial_arrays, save_model
 from webapp.serverapp.nodes import ClientSlot, NodeChange, NodeDirectory
+from webapp.serverapp.plan import JobPlan, Timeouts
 from webapp.serverapp.runtime import Clock, JobGrid
 from webapp.tracking import ClientTracker
 from webapp.tracking.status import UNUSABLE, ClientStatus
@@ -27,26 +26,6 @@ POLL_SECONDS = 0.25
 
 class JobFailed(Exception):
     """The job cannot go on; the message names the clients and the reason."""
-
-
-@dataclass(frozen=True)
-class JobPlan:
-    """What the loop needs to know about its job, read from the database before it starts."""
-
-    job_id: int
-    total_rounds: int
-    min_clients: int
-    feature_names: list[str]
-    classes: list[str]
-    target: str
-    hidden_size: int
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    node_wait: float  # for every site to identify its node before round 1
-    round: float  # from a round's push to its deadline
-    node_check: float  # between two reads of the SuperLink's node list
 
 
 class JobRunner:
@@ -152,11 +131,8 @@ class JobRunner:
 
     def run(self) -> None:
         self.identify_nodes()
-        plan = self.plan
-        torch.manual_seed(plan.job_id)
-        model = build_model(len(plan.feature_names), len(plan.classes), plan.hidden_size)
-        arrays = ArrayRecord(model.state_dict())
-        for server_round in range(1, plan.total_rounds + 1):
+        arrays = initial_arrays(self.plan)
+        for server_round in range(1, self.plan.total_rounds + 1):
             self.server_round = server_round
             self._last_node_check = float("-inf")  # fresh node list for choosing the round
             self.watch()
@@ -171,7 +147,7 @@ class JobRunner:
                 raise JobFailed(f"round {server_round}: nothing to aggregate")
             arrays = new_arrays
             self.tracker.flush()
-        self.model_file = self._save_model(arrays)
+        self.model_file = save_model(self.plan, arrays, self.server_round, self.model_dir)
 
     def _require_clients(self, available: int, when: str) -> None:
         if available >= self.plan.min_clients:
@@ -236,20 +212,3 @@ class JobRunner:
             )
         self.pushed = {}
         return good
-
-    def _save_model(self, arrays: ArrayRecord) -> Path:
-        plan = self.plan
-        self.model_dir.mkdir(parents=True, exist_ok=True)
-        path = self.model_dir / f"job_{plan.job_id}.pt"
-        torch.save(
-            {
-                "state_dict": arrays.to_torch_state_dict(),
-                "feature_names": plan.feature_names,
-                "classes": plan.classes,
-                "target": plan.target,
-                "hidden_size": plan.hidden_size,
-                "rounds": self.server_round,
-            },
-            path,
-        )
-        return path
