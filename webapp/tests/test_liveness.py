@@ -244,11 +244,17 @@ def test_a_site_training_longer_than_the_threshold_stays_training(fragile, owner
         "every client trains",
     )
 
+    trains_since = time.monotonic()
+    still_training_after = 0.0  # seconds since every client trained, when one last did
     seen: dict[str, str] = {}
     while not TrainingJob.objects.get(pk=job.pk).is_finished:
-        seen |= {row["status"]: row["status_reason"] for row in clients_by_site(api, job).values()}
+        rows = clients_by_site(api, job).values()
+        seen |= {row["status"]: row["status_reason"] for row in rows}
+        if any(row["status"] == "training" for row in rows):
+            still_training_after = time.monotonic() - trains_since
         time.sleep(0.5)
 
+    assert still_training_after > THRESHOLD, seen  # watched past the threshold, not offline
     assert set(seen) <= {"training", "reported", "completed"}, seen
     assert wait_until_finished(job).status == "completed"
 
