@@ -117,9 +117,7 @@ def update_client_tracking(
         if metrics is None or arrays is None:
             raise ReportError("reply has no metrics or no model")
         report = validate_report(dict(metrics))
-        mismatch = arrays_mismatch(
-            {key: value.numpy() for key, value in arrays.items()}, reference
-        )
+        mismatch = arrays_mismatch({key: value.numpy() for key, value in arrays.items()}, reference)
         if mismatch:
             raise ReportError(mismatch)
     except ReportError as exc:

@@ -82,9 +82,7 @@ class Aggregation:
                 )
         return outgoing
 
-    def aggregate_train(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> ArrayRecord | None:
+    def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> ArrayRecord | None:
         """The next global model from the round's accepted replies (None: nothing to use)."""
         arrays, _ = self.strategy.aggregate_train(server_round, replies)
         return arrays
