@@ -24,7 +24,6 @@ table instead of a string::
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from functools import partial
@@ -77,11 +76,6 @@ class SiteConfig:
 
     def dataset(self, name: str) -> DatasetSpec | None:
         return next((d for d in self.datasets if d.name == name), None)
-
-
-def site_key(token: str) -> str:
-    """Fingerprint of a site's token: lets the server match nodes to sites without the token."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def load_site_config(path: str | Path) -> SiteConfig:

@@ -13,7 +13,7 @@ import stat
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from clients.config import DatasetSpec
+from clients.protocol import sort_labels
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MIN_ROWS = 10
@@ -47,15 +48,6 @@ class _Table:
     feature_names: list[str]
     values: np.ndarray  # float64, (rows, features)
     labels: list[str]
-
-
-def sort_labels(labels: Iterable[str]) -> list[str]:
-    """Sort labels numerically when they all are numbers ("2" before "10"), else as text."""
-    unique = set(labels)
-    try:
-        return sorted(unique, key=float)
-    except ValueError:
-        return sorted(unique)
 
 
 def describe_dataset(spec: DatasetSpec) -> dict[str, Any]:

@@ -16,8 +16,17 @@ from functools import cache
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients.config import SiteConfig, SiteConfigError, load_site_config, site_key
+from clients.config import SiteConfig, SiteConfigError, load_site_config
 from clients.datasets import DatasetError, load_dataset, split_train_test, standardize
+from clients.protocol import (
+    ERROR_MESSAGE,
+    NUM_EXAMPLES,
+    ClientKey,
+    Record,
+    SiteKey,
+    TrainConfig,
+    site_key,
+)
 from clients.task import build_model, evaluate, train
 
 NODE_CONFIG_KEY = "site-config"
@@ -46,29 +55,33 @@ def identify_reply(msg: Message, context: Context) -> Message:
     cfg = site_config(context)
     site = ConfigRecord(
         {
-            "site-name": cfg.name,
-            "site-key": site_key(cfg.token),
-            "datasets": json.dumps([d.name for d in cfg.datasets]),
+            SiteKey.NAME: cfg.name,
+            SiteKey.KEY: site_key(cfg.token),
+            SiteKey.DATASETS: json.dumps([d.name for d in cfg.datasets]),
         }
     )
-    return Message(content=RecordDict({"site": site}), reply_to=msg)
+    return Message(content=RecordDict({Record.SITE: site}), reply_to=msg)
 
 
 @app.train()
 def train_reply(msg: Message, context: Context) -> Message:
     cfg = site_config(context)
-    config = msg.content["config"]
-    client_id = str(config["client-id"])
-    dataset_name = str(config["dataset-name"])
-    feature_names: list[str] = json.loads(str(config["feature-names"]))
-    classes: list[str] = json.loads(str(config["classes"]))
+    config = TrainConfig.from_config(msg.content[Record.CONFIG])
+    dataset_name = config.dataset_name
+    feature_names, classes = config.feature_names, config.classes
     client = ConfigRecord(
-        {"client_id": client_id, "site-key": site_key(cfg.token), "dataset-name": dataset_name}
+        {
+            ClientKey.CLIENT_ID: config.client_id,
+            ClientKey.SITE_KEY: site_key(cfg.token),
+            ClientKey.DATASET_NAME: dataset_name,
+        }
     )
 
     def failure(reason: str) -> Message:
-        error = ConfigRecord({"message": reason[:_MAX_REASON]})
-        return Message(content=RecordDict({"client": client, "error": error}), reply_to=msg)
+        error = ConfigRecord({ERROR_MESSAGE: reason[:_MAX_REASON]})
+        return Message(
+            content=RecordDict({Record.CLIENT: client, Record.ERROR: error}), reply_to=msg
+        )
 
     spec = cfg.dataset(dataset_name)
     if spec is None:
@@ -84,33 +97,27 @@ def train_reply(msg: Message, context: Context) -> Message:
     # Fixed seed: the same held-out rows every round, so they never leak into training.
     X_train, X_test, y_train, y_test = split_train_test(data.X, data.y)
     X_train, X_test = standardize(X_train, X_test)
-    model = build_model(len(feature_names), len(classes), hidden=int(config["hidden-size"]))
+    model = build_model(len(feature_names), len(classes), hidden=config.hidden_size)
     try:
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        model.load_state_dict(msg.content[Record.ARRAYS].to_torch_state_dict())
     except (RuntimeError, KeyError, ValueError) as e:
         return failure(f"the global model does not fit this site's model: {e}")
 
-    server_round = int(config["server-round"])
     started = time.monotonic()
     train_loss = train(
         model,
         X_train,
         y_train,
-        epochs=int(config["local-epochs"]),
-        lr=float(config["learning-rate"]),
-        seed=server_round,  # a different but reproducible batch order each round
+        epochs=config.local_epochs,
+        lr=config.learning_rate,
+        seed=config.server_round,  # a different but reproducible batch order each round
     )
     train_seconds = time.monotonic() - started
     test_loss, test_accuracy = evaluate(model, X_test, y_test)
 
-    # Per message (the server may slow one site only), else the run's setting.
-    sleep = float(config.get("train-sleep", context.run_config.get("train-sleep", 0.0)))
-    if sleep > 0:
-        time.sleep(sleep)  # lets failure tests catch a client mid-round
-
     metrics = MetricRecord(
         {
-            "num-examples": len(y_train),  # FedAvg's weighting key
+            NUM_EXAMPLES: len(y_train),
             "train_loss": train_loss,
             "loss": test_loss,
             "accuracy": test_accuracy,
@@ -120,6 +127,10 @@ def train_reply(msg: Message, context: Context) -> Message:
         }
     )
     content = RecordDict(
-        {"arrays": ArrayRecord(model.state_dict()), "metrics": metrics, "client": client}
+        {
+            Record.ARRAYS: ArrayRecord(model.state_dict()),
+            Record.METRICS: metrics,
+            Record.CLIENT: client,
+        }
     )
     return Message(content=content, reply_to=msg)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from clients.datasets import sort_labels
+from clients.protocol import sort_labels
 from webapp import flower, tracking
 from webapp.api import parsing
 from webapp.models import Connection, TrainingJob

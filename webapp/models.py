@@ -11,7 +11,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 
-from clients.config import site_key
+from clients.protocol import site_key
 from webapp import jsoncodec
 
 FAST_JSON = {"encoder": jsoncodec.Encoder, "decoder": jsoncodec.Decoder}

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
-from clients.config import SiteConfigError, load_site_config, site_key
+from clients.config import SiteConfigError, load_site_config
 
 VALID = """
 name = "Hospital Barcelona"
@@ -79,11 +78,6 @@ def test_it_keeps_the_token_out_of_repr(tmp_path: Path) -> None:
     cfg = load_site_config(write(tmp_path, MINIMAL.replace('"tok"', '"zq-unique-secret"')))
 
     assert "zq-unique-secret" not in repr(cfg)
-
-
-def test_site_key_is_the_first_16_hex_chars_of_the_tokens_sha256() -> None:
-    assert site_key("abc") == hashlib.sha256(b"abc").hexdigest()[:16]
-    assert len(site_key("x")) == 16
 
 
 @pytest.mark.parametrize(

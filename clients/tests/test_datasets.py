@@ -11,7 +11,6 @@ from clients.datasets import (
     DatasetError,
     describe_dataset,
     load_dataset,
-    sort_labels,
     split_train_test,
     standardize,
 )
@@ -240,11 +239,6 @@ def test_it_writes_whole_number_labels_one_way(tmp_path: Path) -> None:
     body = "".join(f"{i},{i},{i % 2}.0\n" for i in range(12))
 
     assert load_dataset(spec(write(tmp_path, f"{HEADER}\n" + body))).classes == ["0", "1"]
-
-
-def test_sort_labels_orders_numbers_numerically_and_text_alphabetically() -> None:
-    assert sort_labels(["10", "2", "1", "2"]) == ["1", "2", "10"]
-    assert sort_labels(["malignant", "benign"]) == ["benign", "malignant"]
 
 
 def test_the_split_is_deterministic_and_stratified() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,8 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
-from clients.config import SiteConfigError, site_key
+from clients.config import SiteConfigError
+from clients.protocol import site_key
 from clients.task import build_model
 from clients.tests.helpers import breast_cancer, write_breast_cancer_csv, write_site_toml
 from clients.torch_client import app
@@ -142,15 +142,6 @@ def test_it_explains_a_global_model_that_does_not_fit(site_toml: Path) -> None:
     message = reply.content["error"]["message"]
     assert message.startswith("the global model does not fit this site's model:")
     assert "size mismatch for 0.weight" in message
-
-
-def test_it_sleeps_after_training_when_the_run_asks(site_toml: Path) -> None:
-    started = time.monotonic()
-
-    reply = app(train_message(), context(site_toml, {"train-sleep": 1.0}))
-
-    assert time.monotonic() - started >= 1.0
-    assert reply.content["metrics"]["train_seconds"] < time.monotonic() - started - 0.9
 
 
 def test_a_supernode_without_site_config_fails_loudly() -> None:

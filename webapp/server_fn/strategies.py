@@ -1,34 +1,19 @@
-"""FedAvgModelStrategy and update_client_tracking (the seed's names).
+"""How a job's replies become the next global model.
 
-The strategy targets only the nodes of this job's clients (other jobs' sites share the
-SuperLink) and sends one message per client, so a site that gives two datasets to a job
-trains two clients on one node. Aggregation is Flower's own FedAvg, weighted by samples.
+`FedAvgModelStrategy` is a job's aggregation with Flower's own FedAvg composed in (weighted by
+each client's training samples); `update_client_tracking` records one reply the moment it
+arrives and says whether FedAvg may use it.
 """
 
-import json
-import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
+from clients.protocol import ERROR_MESSAGE, NUM_EXAMPLES, ClientKey, Record, TrainConfig
+from webapp.serverapp.aggregation import Aggregation
 from webapp.tracking import ClientTracker
 from webapp.tracking.reports import ReportError, arrays_mismatch, shown, validate_report
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ClientSlot:
-    """One client of the job: which site serves it, on which Flower node, with which data."""
-
-    client_id: str
-    connection_id: int
-    site_name: str
-    site_key: str
-    dataset_name: str
-    node_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +26,7 @@ class Pushed:
     pushed_at: float
 
 
-class FedAvgModelStrategy(FedAvg):
+class FedAvgModelStrategy(Aggregation):
     def __init__(
         self,
         *,
@@ -50,51 +35,25 @@ class FedAvgModelStrategy(FedAvg):
         feature_names: list[str],
         classes: list[str],
         hidden_size: int,
-        train_sleep: float = 0.0,
-        train_sleep_site: str = "",
     ) -> None:
-        # This job's own loop decides who trains: FedAvg's node sampling is not used.
-        super().__init__(min_train_nodes=1, min_evaluate_nodes=0, min_available_nodes=1)
-        self.local_epochs = local_epochs
-        self.learning_rate = learning_rate
-        self.feature_names = feature_names
-        self.classes = classes
-        self.hidden_size = hidden_size
-        self.train_sleep = train_sleep
-        # Failure tests make one site a straggler; empty: every site sleeps train_sleep.
-        self.train_sleep_site = train_sleep_site
-
-    def configure_client_train(
-        self, server_round: int, arrays: ArrayRecord, clients: Iterable[ClientSlot]
-    ) -> list[tuple[ClientSlot, Message]]:
-        messages = []
-        for client in clients:
-            config = ConfigRecord(
-                {
-                    "server-round": server_round,
-                    "client-id": client.client_id,
-                    "dataset-name": client.dataset_name,
-                    "local-epochs": self.local_epochs,
-                    "learning-rate": self.learning_rate,
-                    "feature-names": json.dumps(self.feature_names),
-                    "classes": json.dumps(self.classes),
-                    "hidden-size": self.hidden_size,
-                    "train-sleep": self._sleep_for(client),
-                }
-            )
-            message = Message(
-                content=RecordDict({"arrays": arrays, "config": config}),
-                dst_node_id=client.node_id,
-                message_type=MessageType.TRAIN,
-                group_id=str(server_round),
-            )
-            messages.append((client, message))
-        return messages
-
-    def _sleep_for(self, client: ClientSlot) -> float:
-        if self.train_sleep_site and client.site_name != self.train_sleep_site:
-            return 0.0
-        return self.train_sleep
+        super().__init__(
+            # The job's round loop decides who trains: FedAvg samples every node it is shown.
+            FedAvg(
+                min_train_nodes=1,
+                min_evaluate_nodes=0,
+                min_available_nodes=1,
+                weighted_by_key=NUM_EXAMPLES,
+                arrayrecord_key=Record.ARRAYS,
+                configrecord_key=Record.CONFIG,
+            ),
+            TrainConfig.job_values(
+                local_epochs=local_epochs,
+                learning_rate=learning_rate,
+                feature_names=feature_names,
+                classes=classes,
+                hidden_size=hidden_size,
+            ),
+        )
 
 
 def update_client_tracking(
@@ -129,8 +88,8 @@ def update_client_tracking(
             f"but the message went to node {pushed.node_id}",
         )
         return None
-    client_record = content.config_records.get("client")
-    claimed = client_record.get("client_id") if client_record is not None else None
+    client_record = content.config_records.get(Record.CLIENT)
+    claimed = client_record.get(ClientKey.CLIENT_ID) if client_record is not None else None
     if claimed != client_id:
         # Spoofing or a confused site: flagged on the client the message was for, naming
         # the node the reply really came from (never what it claims).
@@ -147,19 +106,18 @@ def update_client_tracking(
             f"but {what}",
         )
         return None
-    error_record = content.config_records.get("error")
+    error_record = content.config_records.get(Record.ERROR)
     if error_record is not None:
-        tracker.failed(client_id, server_round, str(error_record.get("message", "unknown error")))
+        reason = error_record.get(ERROR_MESSAGE, "unknown error")
+        tracker.failed(client_id, server_round, str(reason))
         return None
-    metrics = content.metric_records.get("metrics")
-    arrays = content.array_records.get("arrays")
+    metrics = content.metric_records.get(Record.METRICS)
+    arrays = content.array_records.get(Record.ARRAYS)
     try:
         if metrics is None or arrays is None:
             raise ReportError("reply has no metrics or no model")
         report = validate_report(dict(metrics))
-        mismatch = arrays_mismatch(
-            {key: value.numpy() for key, value in arrays.items()}, reference
-        )
+        mismatch = arrays_mismatch({key: value.numpy() for key, value in arrays.items()}, reference)
         if mismatch:
             raise ReportError(mismatch)
     except ReportError as exc:
@@ -168,7 +126,10 @@ def update_client_tracking(
     tracker.reported(client_id, server_round, report, response_time)
     return Message(
         content=RecordDict(
-            {"arrays": arrays, "metrics": MetricRecord({"num-examples": report.train_samples})}
+            {
+                Record.ARRAYS: arrays,
+                Record.METRICS: MetricRecord({NUM_EXAMPLES: report.train_samples}),
+            }
         ),
         dst_node_id=pushed.node_id,
         message_type=MessageType.TRAIN,

@@ -1,5 +1,5 @@
 """Truthful client status with real processes: killed sites, restarted sites, long training,
-stragglers and a killed ServerApp (issue 4). No mocks of Flower.
+stragglers and a killed ServerApp. No mocks of Flower.
 
 These tests run on their own federation (SIGKILL leaves the shared one alone) with
 CLIENT_TIMEOUT_THRESHOLD=10 s, in the ServerApps and in this process alike.
@@ -22,6 +22,7 @@ from webapp.tests.conftest import Federation, register, running_federation
 pytestmark = [pytest.mark.flower, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 THRESHOLD = 10
+TEST_APP_DIR = Path(__file__).parent / "flower_test_app"
 # A ServerApp and each ClientApp import torch and Django when they start: on a loaded 2-core
 # machine that alone has taken a minute.
 START_TIMEOUT = 240
@@ -40,6 +41,8 @@ def fragile(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Fe
 
 @pytest.fixture(autouse=True)
 def liveness_settings(settings):
+    # The app whose ClientApp takes `train-sleep` and `train-sleep-site` from the run config.
+    settings.FLOWER_APP_DIR = TEST_APP_DIR
     settings.CLIENT_TIMEOUT_THRESHOLD = THRESHOLD
     settings.JOB_SERVER_TIMEOUT = 20
     cache.clear()
@@ -241,11 +244,17 @@ def test_a_site_training_longer_than_the_threshold_stays_training(fragile, owner
         "every client trains",
     )
 
+    trains_since = time.monotonic()
+    still_training_after = 0.0  # seconds since every client trained, when one last did
     seen: dict[str, str] = {}
     while not TrainingJob.objects.get(pk=job.pk).is_finished:
-        seen |= {row["status"]: row["status_reason"] for row in clients_by_site(api, job).values()}
+        rows = clients_by_site(api, job).values()
+        seen |= {row["status"]: row["status_reason"] for row in rows}
+        if any(row["status"] == "training" for row in rows):
+            still_training_after = time.monotonic() - trains_since
         time.sleep(0.5)
 
+    assert still_training_after > THRESHOLD, seen  # watched past the threshold, not offline
     assert set(seen) <= {"training", "reported", "completed"}, seen
     assert wait_until_finished(job).status == "completed"
 

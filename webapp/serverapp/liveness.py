@@ -1,0 +1,236 @@
+"""Which of the job's clients are alive, from two sources: each site's health, asked every
+few seconds by a background thread (`SiteProber`), and Flower's own heartbeats, read from the
+SuperLink's node list by the round loop (`LivenessMonitor.check_heartbeats`).
+
+A client whose node left the SuperLink, or whose site has been known down for longer than
+CLIENT_TIMEOUT_THRESHOLD, is lost (`offline`) and alerts are sent; the same node heartbeating
+again later is a healed partition and the client is `connected` again.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from django import db
+from flwr.common.constant import HEARTBEAT_PATIENCE
+from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
+
+from webapp import alerts, sites
+from webapp.models import Connection
+from webapp.serverapp.nodes import ClientSlot
+from webapp.serverapp.runtime import Clock
+from webapp.tracking import ClientTracker
+from webapp.tracking.status import TERMINAL, UNUSABLE, ClientStatus
+
+logger = logging.getLogger(__name__)
+
+HEALTHY = sites.Health()
+# Not watched for liveness: the job is over for them, or they failed (a failed client is
+# connected again only when its node identifies itself anew).
+UNWATCHED = TERMINAL | {ClientStatus.ERROR}
+
+
+class SiteProber:
+    """Asks each site of the job for its health every few seconds, in a thread of its own: a
+    slow site API never delays recording a reply, and liveness is recorded even while the
+    round loop is blocked pulling a large reply.
+
+    `health` is written by this thread only; the round loop only reads it.
+    """
+
+    def __init__(
+        self,
+        connections: list[Connection],
+        interval: float,
+        clock: Clock,
+        on_health: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.connections = connections
+        self.interval = interval
+        self.clock = clock
+        self.on_health = on_health
+        # connection id -> (when asked, its health); absent until first asked.
+        self.health: dict[int, tuple[datetime, sites.Health]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="site-prober")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        with ThreadPoolExecutor(max_workers=min(8, len(self.connections) or 1)) as pool:
+            while not self._stop.is_set():
+                asked_at = self.clock.now()  # the site was alive no later than this
+                results = pool.map(sites.site_health, self.connections)
+                for connection, health in zip(self.connections, results, strict=True):
+                    self.health[connection.pk] = (asked_at, health)
+                try:
+                    self.on_health()
+                except Exception:  # liveness must never stop; the round loop goes on
+                    logger.exception("recording site health failed")
+                self._stop.wait(self.interval)
+        db.connection.close()  # this thread's own database connection
+
+
+class LivenessMonitor:
+    """Decides, from site health and Flower's heartbeats, which clients are alive or lost.
+
+    Two threads use it: the round loop (`refresh`, `check_heartbeats`, `lose`, `found`, `beat`)
+    and the site prober (`sites_alive`). Each shared value has one writer and is replaced
+    whole, never changed in place, so the other thread reads an old or a new value, never a
+    half-written one: `online` and `_loop_beat` (and each `ClientSlot.node_id`) are written by
+    the round loop only, `SiteProber.health` by the prober only. The tracker has its own lock.
+    `_lost_at` and `_alerted_alive` belong to the round loop alone.
+    """
+
+    def __init__(
+        self,
+        tracker: ClientTracker,
+        clients: Mapping[str, ClientSlot],
+        *,
+        min_clients: int,
+        timeout_threshold: float,
+        round_timeout: float,
+        clock: Clock,
+        alert: Callable[..., object],
+        prober: SiteProber | None = None,
+    ) -> None:
+        self.tracker = tracker
+        self.clients = clients
+        self.min_clients = min_clients
+        self.timeout_threshold = timeout_threshold
+        self.round_timeout = round_timeout
+        self.clock = clock
+        self.alert = alert  # alert(event, **details): one webhook call
+        self.prober = prober
+        self.online: dict[int, NodeInfo] = {}  # the SuperLink's online nodes, last asked
+        self._loop_beat = clock.monotonic()
+        self._lost_at: dict[str, datetime] = {}
+        self._alerted_alive: int | None = None
+
+    def beat(self) -> None:
+        """The round loop is turning (not stuck inside a Flower call)."""
+        self._loop_beat = self.clock.monotonic()
+
+    def refresh(self, nodes: list[NodeInfo]) -> None:
+        self.online = {node.node_id: node for node in nodes}
+
+    def usable(self) -> list[ClientSlot]:
+        """Clients that may be sent a round: on an online node, neither failed nor lost."""
+        online = self.online
+        return [
+            client
+            for client in self.clients.values()
+            if client.node_id is not None
+            and client.node_id in online
+            and self.tracker.statuses.get(client.client_id) not in UNUSABLE
+        ]
+
+    def found(self, client_id: str) -> None:
+        """The client's site identified itself on a node: any earlier loss is over."""
+        self._lost_at.pop(client_id, None)
+
+    def _health(self, client: ClientSlot, default_at: datetime) -> tuple[datetime, sites.Health]:
+        if self.prober is None:
+            return default_at, HEALTHY
+        return self.prober.health.get(client.connection_id, (default_at, HEALTHY))
+
+    def sites_alive(self) -> None:
+        """From the prober's thread: healthy sites whose node is online are alive now."""
+        online = self.online
+        for client in self.clients.values():
+            status = self.tracker.statuses.get(client.client_id)
+            if client.node_id is None or status in UNWATCHED:
+                continue
+            if status == ClientStatus.OFFLINE or client.node_id not in online:
+                continue  # only the round loop decides about lost or rejoining clients
+            asked_at, health = (
+                self.prober.health.get(client.connection_id, (None, HEALTHY))
+                if self.prober is not None
+                else (None, HEALTHY)
+            )
+            if asked_at is not None and not health.down:
+                self.tracker.seen(client.client_id, asked_at)
+        # A round loop stuck inside Flower (its pull retries for hours when the SuperLink's state
+        # is locked) stops the job's heartbeat, so the web app fails the job with a reason.
+        if self.clock.monotonic() - self._loop_beat <= self.round_timeout:
+            self.tracker.server_alive()
+        self.tracker.flush_if_due()
+
+    def check_heartbeats(self, server_round: int) -> list[ClientSlot]:
+        """`last_seen` from the site's health and Flower's heartbeats; returns the clients
+        lost now: their node left the SuperLink, or their site has been known down longer
+        than the threshold."""
+        wall = self.clock.now()
+        lost = []
+        for client in self.clients.values():
+            status = self.tracker.statuses.get(client.client_id)
+            if client.node_id is None or status in UNWATCHED:
+                continue
+            asked_at, health = self._health(client, wall)
+            problem = health.problem
+            self.tracker.site_problem(client.client_id, problem)
+            node = self.online.get(client.node_id)
+            if node is None:
+                if status != ClientStatus.OFFLINE:
+                    self.lose(
+                        client,
+                        server_round,
+                        f"node {client.node_id} left the Flower SuperLink (missed heartbeats)"
+                        + (f"; {problem}" if problem else ""),
+                    )
+                    lost.append(client)
+                continue
+            # Flower's own last heartbeat from the node.
+            heartbeat = datetime.fromtimestamp(
+                node.online_until - HEARTBEAT_PATIENCE * node.heartbeat_interval, UTC
+            )
+            if not health.down:  # healthy, or no answer in time: Flower's node list decides
+                self.tracker.seen(client.client_id, asked_at)
+                lost_at = self._lost_at.get(client.client_id)
+                if status == ClientStatus.OFFLINE and lost_at and heartbeat > lost_at:
+                    # A partition healed: the same node heartbeats again after it was lost.
+                    del self._lost_at[client.client_id]
+                    self.tracker.connected(
+                        client.client_id,
+                        client.node_id,
+                        server_round,
+                        f"node {client.node_id} is reachable again",
+                    )
+                continue
+            # The site is known down: only Flower's own heartbeat still counts.
+            self.tracker.seen(client.client_id, heartbeat)
+            last_seen = self.tracker.last_seen(client.client_id) or wall
+            silent = (wall - last_seen).total_seconds()
+            if silent > self.timeout_threshold and status != ClientStatus.OFFLINE:
+                self.lose(
+                    client, server_round, f"{problem}; no heartbeat or reply for {silent:.0f} s"
+                )
+                lost.append(client)
+        return lost
+
+    def lose(self, client: ClientSlot, server_round: int, reason: str) -> None:
+        """Record the client lost, alert, and warn when the job nears its minimum."""
+        self._lost_at[client.client_id] = self.clock.now()
+        self.tracker.lost(client.client_id, server_round, reason)
+        self.alert(
+            alerts.CLIENT_OFFLINE,
+            client_id=client.client_id,
+            site=client.site_name,
+            round=server_round,
+            reason=reason,
+        )
+        alive = len(self.usable())
+        if alive <= self.min_clients and alive != self._alerted_alive:
+            self._alerted_alive = alive
+            self.alert(
+                alerts.BELOW_MIN_CLIENTS_RISK,
+                alive_clients=alive,
+                min_clients=self.min_clients,
+                round=server_round,
+            )
