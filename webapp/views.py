@@ -13,6 +13,7 @@ from webapp.api import BadRequest, create_connection
 from webapp.forms import ConnectionForm, StartTrainingForm, parse_selections
 from webapp.models import Connection, TrainingJob
 from webapp.sites import site_views
+from webapp.tracking.status import dashboard_groups
 
 # The overview cards: (data-stat key, label, hint); dashboard.js fills the values.
 OVERVIEW_CARDS = [
@@ -135,6 +136,7 @@ def client_dashboard(request: HttpRequest, job_id: int) -> HttpResponse:
                 "stop_url": reverse("api_job_stop", args=[job.pk]),
                 "model_url": reverse("download_model", args=[job.pk]),
                 "login_url": reverse("login"),
+                "status_groups": dashboard_groups(),
                 "poll": {
                     "training_ms": round(1000 * poll["training"]),
                     "between_rounds_ms": round(1000 * poll["between_rounds"]),
