@@ -10,7 +10,7 @@ SUPERLINK_PORT ?= 9093
 export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 
-.PHONY: install demo test test-sqlite test-postgres lint bench clean
+.PHONY: install demo test test-sqlite test-postgres test-js lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: lint test-sqlite test-postgres
+test: lint test-js test-sqlite test-postgres
+
+# The dashboard's ES modules, with Node's own test runner (no npm package needed).
+test-js:
+	node --test webapp/tests/js/*.test.js
 
 test-sqlite: install
 	env -u DATABASE_URL $(PY) -m pytest

@@ -14,7 +14,7 @@ from webapp.forms import ConnectionForm, StartTrainingForm, parse_selections
 from webapp.models import Connection, TrainingJob
 from webapp.tracking import status
 
-# The overview cards: (data-stat key, label, hint); dashboard.js fills the values.
+# The overview cards: (data-stat key, label, hint); the dashboard's scripts fill the values.
 OVERVIEW_CARDS = [
     ("total", "Clients", ""),
     ("active", "Active", "connected or training"),

@@ -12,6 +12,7 @@ import pytest
 from webapp import jobs, tracking
 from webapp.models import TrainingJob
 from webapp.tests.factories import make_job, report
+from webapp.tracking.status import dashboard_groups
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 pytestmark = [
@@ -49,6 +50,9 @@ def page(owner, live_server, monkeypatch, settings):  # db first: the live serve
         context = browser.new_context(accept_downloads=True)
         page = context.new_page()
         page.set_default_timeout(10_000)
+        # An exception in one of the dashboard's modules must fail the test, not go unseen.
+        script_errors: list[str] = []
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("input[name=username]", "alice")
         page.fill("input[name=password]", "alice-password-1")
@@ -57,6 +61,7 @@ def page(owner, live_server, monkeypatch, settings):  # db first: the live serve
         yield page
         page.goto("about:blank")  # stop polling before the live server and database go away
         browser.close()
+    assert script_errors == []
 
 
 def open_dashboard(page, live_server, job: TrainingJob, hash_: str = "") -> None:
@@ -243,6 +248,9 @@ def test_it_handles_200_clients_updating_only_the_rows_that_changed(page, live_s
     assert same_nodes
     assert page.evaluate("window.__listMutations") == 0  # no row moved, added or rebuilt
 
+    filter_values = page.eval_on_selector_all("#client-filter option", "os => os.map(o => o.value)")
+    assert filter_values[:5] == ["", "problems", *dashboard_groups()["warning"]]
+    assert sorted(filter_values[2:]) == sorted(dashboard_groups()["all"])  # the server's statuses
     page.select_option("#client-filter", "problems")
     assert page.locator("#client-list [data-client-id]:visible").count() == 2
     page.select_option("#client-filter", "")

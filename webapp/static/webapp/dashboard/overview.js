@@ -1,0 +1,78 @@
+/*
+ * The top of the page: the job's header (name, status, error, stop and download buttons) and
+ * the overview cards. The cards' figures are the server's `overview_stats`, shown as sent.
+ */
+import { DASH, formatCount, formatPercent, formatRound, isNumber } from "./format.js";
+import {
+  createStatusBadge, setHidden, setProgress, setText, toggleClass, updateStatusBadge
+} from "./dom.js";
+import { isStoppableJobStatus } from "./statuses.js";
+
+export function createJobView(root) {
+  const nodes = {
+    name: root.querySelector('[data-job="name"]'),
+    badgeSlot: root.querySelector('[data-job="status-badge"]'),
+    error: root.querySelector('[data-job="error"]'),
+    errorBox: root.querySelector("#job-error"),
+    round: root.querySelector('[data-stat="round"]'),
+    progress: root.querySelector('[data-stat="round-progress"]'),
+    stopForm: root.querySelector("#stop-job-form"),
+    download: root.querySelector("#download-model")
+  };
+  // Take over the server-rendered badge, so the first poll changes nothing it got right.
+  let badge = nodes.badgeSlot.querySelector(".status-badge");
+  if (!badge || badge.lastChild.nodeType !== Node.TEXT_NODE) {
+    badge = createStatusBadge();
+    nodes.badgeSlot.replaceChildren(badge);
+  }
+
+  return {
+    render(job) {
+      setText(nodes.name, job.name || "Job " + job.id);
+      updateStatusBadge(badge, job.status);
+      setText(nodes.round, formatRound(job.current_round, job.total_rounds));
+      setProgress(nodes.progress, job.current_round, job.total_rounds);
+      setText(nodes.error, job.error_message || "");
+      setHidden(nodes.errorBox, !job.error_message);
+      setHidden(nodes.stopForm, !isStoppableJobStatus(job.status));
+      setHidden(nodes.download, !(job.status === "completed" && job.model_available !== false));
+    },
+    hideActions() {
+      setHidden(nodes.stopForm, true);
+      setHidden(nodes.download, true);
+    }
+  };
+}
+
+/** The cards: total, active, warnings, accuracy, health, stragglers, samples. */
+export function createOverviewView(root) {
+  const stat = (key) => root.querySelector(`[data-stat="${key}"]`);
+  const nodes = {
+    total: stat("total"),
+    active: stat("active"),
+    warning: stat("warning"),
+    accuracy: stat("accuracy"),
+    health: stat("health"),
+    healthProgress: stat("health-progress"),
+    stragglers: stat("stragglers"),
+    samples: stat("samples")
+  };
+
+  return {
+    /** `clients` only tells a 0% accuracy from none reported yet (both average to 0). */
+    render(stats, clients) {
+      const anyAccuracy = clients.some((c) => isNumber(c.accuracy));
+      const health = Math.round(stats.federation_health * 100);
+      setText(nodes.total, String(stats.total_clients));
+      setText(nodes.active, String(stats.active_clients));
+      setText(nodes.warning, String(stats.warning_clients));
+      toggleClass(nodes.warning, "has-warnings", stats.warning_clients > 0);
+      setText(nodes.accuracy, anyAccuracy ? formatPercent(stats.avg_accuracy) : DASH);
+      setText(nodes.health, stats.total_clients ? health + "%" : DASH);
+      setProgress(nodes.healthProgress, health, 100);
+      setText(nodes.stragglers, String(stats.stragglers));
+      toggleClass(nodes.stragglers, "has-warnings", stats.stragglers > 0);
+      setText(nodes.samples, stats.avg_samples > 0 ? formatCount(Math.round(stats.avg_samples)) : DASH);
+    }
+  };
+}
