@@ -22,14 +22,11 @@ from webapp.models import Connection
 from webapp.serverapp.nodes import ClientSlot
 from webapp.serverapp.runtime import Clock
 from webapp.tracking import ClientTracker
-from webapp.tracking.status import TERMINAL, UNUSABLE, ClientStatus
+from webapp.tracking.status import NOT_WATCHED, UNUSABLE, ClientStatus
 
 logger = logging.getLogger(__name__)
 
 HEALTHY = sites.Health()
-# Not watched for liveness: the job is over for them, or they failed (a failed client is
-# connected again only when its node identifies itself anew).
-UNWATCHED = TERMINAL | {ClientStatus.ERROR}
 
 
 class SiteProber:
@@ -145,7 +142,7 @@ class LivenessMonitor:
         online = self.online
         for client in self.clients.values():
             status = self.tracker.statuses.get(client.client_id)
-            if client.node_id is None or status in UNWATCHED:
+            if client.node_id is None or status in NOT_WATCHED:
                 continue
             if status == ClientStatus.OFFLINE or client.node_id not in online:
                 continue  # only the round loop decides about lost or rejoining clients
@@ -170,7 +167,7 @@ class LivenessMonitor:
         lost = []
         for client in self.clients.values():
             status = self.tracker.statuses.get(client.client_id)
-            if client.node_id is None or status in UNWATCHED:
+            if client.node_id is None or status in NOT_WATCHED:
                 continue
             asked_at, health = self._health(client, wall)
             problem = health.problem

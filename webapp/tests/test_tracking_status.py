@@ -169,15 +169,15 @@ def test_nothing_leaves_a_terminal_status_and_an_unusable_one_is_left_by_connect
     assert not client_status.TERMINAL & client_status.CONNECTS_FROM
 
 
-def test_the_status_callers_knew_as_terminal_still_includes_error():
-    assert sorted(tracking.TERMINAL_STATUSES) == ["completed", "error", "stopped"]
+def test_a_failed_client_is_not_watched_for_liveness_but_may_connect_again():
+    assert sorted(client_status.NOT_WATCHED) == ["completed", "error", "stopped"]
     assert ClientStatus.CONNECTED in client_status.TRANSITIONS[ClientStatus.ERROR]
 
 
 def test_the_dashboard_gets_every_group_it_shows_as_lists_of_known_statuses():
     groups = client_status.dashboard_groups()
 
-    assert set(groups) == {"all", "active", "warning", "terminal", "training"}
+    assert set(groups) == {"all", "active", "warning", "terminal", "unusable", "training"}
     assert groups["all"] == [status.value for status in ClientStatus]
     assert groups["terminal"] == ["completed", "stopped"]
     for name, statuses in groups.items():

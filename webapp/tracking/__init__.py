@@ -22,7 +22,7 @@ from webapp.tracking.reports import (
     validate_report,
 )
 from webapp.tracking.rows import client_rows, overview_stats, performance_history
-from webapp.tracking.status import NOT_WATCHED, ClientStatus, derive_status, next_change_at
+from webapp.tracking.status import ClientStatus, derive_status, next_change_at
 from webapp.tracking.writer import MAX_REASON_LENGTH, ClientTracker
 
 COMPLETED = ClientStatus.COMPLETED
@@ -31,10 +31,6 @@ OFFLINE = ClientStatus.OFFLINE
 REPORTED = ClientStatus.REPORTED
 SLOW = ClientStatus.SLOW
 STOPPED = ClientStatus.STOPPED
-
-# Not `status.TERMINAL`: the statuses the server's liveness watch skips, `error` included,
-# which a client leaves when its site answers again.
-TERMINAL_STATUSES = NOT_WATCHED
 
 __all__ = [
     "COMPLETED",
@@ -47,7 +43,6 @@ __all__ = [
     "REPORTED",
     "SLOW",
     "STOPPED",
-    "TERMINAL_STATUSES",
     "ClientStatus",
     "ClientTracker",
     "ReportError",

@@ -87,6 +87,7 @@ def dashboard_groups() -> dict[str, list[str]]:
         "active": sorted(ACTIVE),
         "warning": sorted(WARNING),
         "terminal": sorted(TERMINAL),
+        "unusable": sorted(UNUSABLE),
         "training": [status.value for status in TRAINING_LIKE],
     }
 

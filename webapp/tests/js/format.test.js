@@ -9,7 +9,7 @@ import { clientStatuses } from "../../static/webapp/dashboard/statuses.js";
 import { STATUS_GROUPS } from "./helpers.js";
 
 const NOW = Date.parse("2026-01-10T12:00:00Z");
-const comesBack = clientStatuses(STATUS_GROUPS).isWarning;
+const comesBack = clientStatuses(STATUS_GROUPS).isUnusable;
 
 test("it prints a missing figure as a dash, never as NaN or null", () => {
   for (const missing of [null, undefined, NaN, Infinity, "0.5"]) {
@@ -75,6 +75,7 @@ test("it tells each event as a sentence, with its round and message", () => {
     [{ old_status: "pending", new_status: "connected" }, "Joined"],
     [{ old_status: "offline", new_status: "connected" }, "Rejoined"],
     [{ old_status: "error", new_status: "connected" }, "Rejoined"],
+    [{ old_status: "reported", new_status: "connected" }, "Joined"],
     [{ new_status: "training", round: 2 }, "Started round 2"],
     [{ new_status: "training", round: 0 }, "Started training"],
     [{ new_status: "reported", round: 3 }, "Reported round 3"],

@@ -56,7 +56,7 @@ export function createDetailView(root, statuses) {
     }
     const eventBadge = createStatusBadge();
     updateStatusBadge(eventBadge, event.new_status);
-    item.append(time, eventBadge, el("span", "timeline-text", describeEvent(event, statuses.isWarning)));
+    item.append(time, eventBadge, el("span", "timeline-text", describeEvent(event, statuses.isUnusable)));
     return item;
   }
 

@@ -88,6 +88,8 @@ export function clientStatuses(groups) {
     warning,
     filterOrder,
     isWarning,
+    // Leaving one of these for `connected` is a rejoin.
+    isUnusable: (status) => group("unusable").includes(status),
     isTraining: (status) => training.includes(status),
     compareClients,
     matchesFilter
