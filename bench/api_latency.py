@@ -26,8 +26,9 @@ from django.db import connections
 from django.test import Client
 
 from bench.common import Figure, free_port, make_job, make_owner, median, percentile, rss_mib
-from webapp import localstack, tracking
-from webapp.localstack import stop_process_group
+from devstack import processes
+from devstack.processes import stop_process_group
+from webapp import tracking
 from webapp.models import ApiToken
 
 POLLERS = 20
@@ -68,7 +69,7 @@ def start_gunicorn(
     env: dict[str, str], log_path: Path, access_log: Path
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = localstack.start_gunicorn(
+    process = processes.start_gunicorn(
         {
             **env,
             "GUNICORN_ACCESS_LOG": str(access_log),

@@ -85,8 +85,6 @@ def django_env(database_url: str, var_dir: Path) -> dict[str, str]:
         "FEDTRACK_VAR_DIR": str(var_dir),
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
     }
 
 

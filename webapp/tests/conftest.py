@@ -20,7 +20,8 @@ from django.test import Client
 
 from clients.config import load_site_config
 from clients.site import make_api_server
-from webapp.localstack import LocalStack, write_demo_sites
+from devstack.demo_data import write_demo_sites
+from devstack.processes import LocalFederation
 from webapp.models import ApiToken, Connection
 
 
@@ -103,7 +104,7 @@ class Federation:
     """A running SuperLink and demo sites; `stack` can kill and restart each site."""
 
     sites: list
-    stack: LocalStack
+    stack: LocalFederation
     superlink: str
     services: dict = field(default_factory=dict)  # site name -> its Service
 
@@ -136,7 +137,7 @@ def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterat
         database_url = (
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         )
-    stack = LocalStack(
+    stack = LocalFederation(
         state,
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",

@@ -23,8 +23,9 @@ from django.test import Client
 
 from clients.config import load_site_config
 from clients.site import supernode_command, supernode_env
+from devstack.demo_data import write_demo_sites
+from devstack.processes import LocalFederation, TlsFiles, stop_process_group
 from webapp import flower
-from webapp.localstack import LocalStack, TlsFiles, stop_process_group, write_demo_sites
 from webapp.models import TrainingJob
 from webapp.tests.conftest import free_port, register
 
@@ -122,7 +123,7 @@ def database_url() -> str:
 def secure_superlink(tmp_path, settings):
     tls = write_tls_files(tmp_path)
     port = free_port()
-    stack = LocalStack(
+    stack = LocalFederation(
         tmp_path / "stack",
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",
