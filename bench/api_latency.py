@@ -91,8 +91,8 @@ def poller(
     out: list[tuple[int, float]],
     ready: threading.Barrier,
 ) -> None:
-    # http.client, not requests: requests' own ~1.5 ms per call (measured against a bare WSGI
-    # app) would be charged to the server. One keep-alive connection per poller, like a tab.
+    # http.client, not requests: requests' own per-call work would be charged to the server.
+    # One keep-alive connection per poller, like a browser tab.
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
 
