@@ -25,9 +25,9 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 
-from bench.common import Figure, free_port, make_job, make_owner, median, percentile, rss_mib
+from bench.common import Figure, make_job, make_owner, median, percentile, rss_mib
 from devstack import processes
-from devstack.processes import stop_process_group
+from devstack.processes import free_port, stop_process_group
 from webapp import tracking
 from webapp.models import ApiToken
 

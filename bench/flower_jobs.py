@@ -29,7 +29,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from bench.common import Figure, free_port, make_owner, median, percentile
+from bench.common import Figure, make_owner, median, percentile
 from devstack.demo_data import (
     DEMO_DATASET,
     DemoSite,
@@ -37,7 +37,7 @@ from devstack.demo_data import (
     write_demo_sites,
     write_site_toml,
 )
-from devstack.processes import LocalFederation
+from devstack.processes import LocalFederation, free_port
 from webapp import jobs, tracking
 from webapp.models import Connection, TrainingJob
 

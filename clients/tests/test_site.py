@@ -20,6 +20,7 @@ from clients.config import SiteConfig, load_site_config
 from clients.flower_env import flower_env
 from clients.site import PROJECT_ROOT, main, make_api_server, supernode_command, supernode_env
 from clients.tests.helpers import breast_cancer, write_breast_cancer_csv, write_site_toml
+from devstack.processes import free_port
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -214,12 +215,6 @@ def test_main_refuses_a_bad_config_before_starting_anything(
     assert main(["--config", str(toml)]) == 2
     assert capsys.readouterr().err == f"error: {toml}: key 'token': must not be empty\n"
     assert not (tmp_path / ".flwr").exists()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:

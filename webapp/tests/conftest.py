@@ -4,7 +4,6 @@ session — a real federation (SuperLink + three demo sites) for integration tes
 import contextlib
 import json
 import queue
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from django.test import Client
 from clients.config import load_site_config
 from clients.site import make_api_server
 from devstack.demo_data import write_demo_sites
-from devstack.processes import LocalFederation
+from devstack.processes import LocalFederation, free_port
 from webapp.models import ApiToken, Connection
 
 
@@ -31,12 +30,6 @@ def _empty_cache() -> Iterator[None]:
     job ids, and a frozen clock reuses creation times."""
     cache.clear()
     yield
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
