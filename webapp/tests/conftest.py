@@ -111,6 +111,14 @@ class Federation:
         return self.sites[index]
 
 
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for the ServerApps a test's SuperLink spawns."""
+    db = db_connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 @contextlib.contextmanager
 def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterator[Federation]:
     """Start a SuperLink and three demo sites on free loopback ports; the ServerApps it
@@ -123,19 +131,12 @@ def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterat
         [free_port() for _ in range(3)],
         [free_port() for _ in range(3)],
     )
-    db = db_connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        database_url = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
     stack = LocalFederation(
         state,
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "SECRET_KEY": settings.SECRET_KEY,
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": database_url(),
             "FEDTRACK_VAR_DIR": str(state / "var"),
             "JOB_NODE_WAIT_TIMEOUT": "40",
             "JOB_ROUND_TIMEOUT": "120",

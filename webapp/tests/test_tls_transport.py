@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection as db_connection
 from django.test import Client
 
 from clients.config import load_site_config
@@ -27,7 +26,7 @@ from devstack.demo_data import write_demo_sites
 from devstack.processes import LocalFederation, TlsFiles, stop_process_group
 from webapp import flower
 from webapp.models import TrainingJob
-from webapp.tests.conftest import free_port, register
+from webapp.tests.conftest import database_url, free_port, register
 
 pytestmark = [pytest.mark.flower, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
@@ -110,13 +109,6 @@ def use_secure_superlink(config_path: Path, address: str, ca: Path, auth_key: Pa
         f'auth_key = "{auth_key}"',
     ]
     config_path.write_text("\n".join(lines) + "\n")
-
-
-def database_url() -> str:
-    db = db_connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.fixture
