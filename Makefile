@@ -7,8 +7,7 @@ POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/fedtrack
 PORT ?= 8000
 SUPERLINK_PORT ?= 9093
 
-export FLWR_TELEMETRY_ENABLED := 0
-export FLWR_DISABLE_UPDATE_CHECK := 1
+# Flower's environment (no telemetry, no update check) is set by clients/flower_env.py.
 
 .PHONY: install demo test test-sqlite test-postgres test-js lint bench clean
 

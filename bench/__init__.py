@@ -1,4 +1,4 @@
-"""Benchmarks at scale (issue 6): `make bench` / `python -m bench`.
+"""Benchmarks at scale: `make bench` / `python -m bench`.
 
 Each benchmark runs in its own process (`python -m bench.worker NAME --db sqlite|postgres`)
 against a fresh database, so Django's settings, memory figures and DB connections of one never

@@ -25,9 +25,10 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 
-from bench.common import Figure, free_port, make_job, make_owner, median, percentile, rss_mib
-from webapp import localstack, tracking
-from webapp.localstack import stop_process_group
+from bench.common import Figure, make_job, make_owner, median, percentile, rss_mib
+from devstack import processes
+from devstack.processes import free_port, stop_process_group
+from webapp import tracking
 from webapp.models import ApiToken
 
 POLLERS = 20
@@ -68,7 +69,7 @@ def start_gunicorn(
     env: dict[str, str], log_path: Path, access_log: Path
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = localstack.start_gunicorn(
+    process = processes.start_gunicorn(
         {
             **env,
             "GUNICORN_ACCESS_LOG": str(access_log),
@@ -90,8 +91,8 @@ def poller(
     out: list[tuple[int, float]],
     ready: threading.Barrier,
 ) -> None:
-    # http.client, not requests: requests' own ~1.5 ms per call (measured against a bare WSGI
-    # app) would be charged to the server. One keep-alive connection per poller, like a tab.
+    # http.client, not requests: requests' own per-call work would be charged to the server.
+    # One keep-alive connection per poller, like a browser tab.
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
 

@@ -1,7 +1,6 @@
 """What every benchmark shares: a fresh database, Django set up on it, figures and stats."""
 
 import os
-import socket
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -31,12 +30,6 @@ class Figure:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -85,8 +78,6 @@ def django_env(database_url: str, var_dir: Path) -> dict[str, str]:
         "FEDTRACK_VAR_DIR": str(var_dir),
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
     }
 
 

@@ -29,16 +29,16 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from bench.common import Figure, free_port, make_owner, median, percentile
-from webapp import jobs, tracking
-from webapp.localstack import (
+from bench.common import Figure, make_owner, median, percentile
+from devstack.demo_data import (
     DEMO_DATASET,
     DemoSite,
-    LocalStack,
     write_demo_csv,
     write_demo_sites,
     write_site_toml,
 )
+from devstack.processes import LocalFederation, free_port
+from webapp import jobs, tracking
 from webapp.models import Connection, TrainingJob
 
 BIG_HIDDEN_SIZE = 5000  # Linear(h, h) alone: 25 M float32 weights, 100 MB
@@ -69,10 +69,10 @@ def write_sites(base: Path, superlink: str, count: int, rows: int = 120) -> list
     return sites
 
 
-class BenchStack(LocalStack):
-    """The demo's LocalStack, but the SuperLink keeps its state in memory (Flower's default).
+class InMemorySuperLinkFederation(LocalFederation):
+    """The demo's processes, but the SuperLink keeps its state in memory (Flower's default).
 
-    With the demo's state file, 20 SuperNodes on this loaded 2-core machine made the SuperLink
+    With the demo's state file, 20 SuperNodes on a loaded 2-core machine made the SuperLink
     answer "database is locked" to a reply's object push; the ServerApp then waits in Flower's
     pull_messages for an object that never comes. BENCH_SUPERLINK_STATE=file shows it.
     """
@@ -92,7 +92,7 @@ class BenchStack(LocalStack):
 
 
 class Federation:
-    """A LocalStack with `count` sites whose connections belong to one benchmark user."""
+    """A local federation with `count` sites whose connections belong to one benchmark user."""
 
     def __init__(self, label: str, count: int, extra_env: dict[str, str]) -> None:
         self.label = label
@@ -103,7 +103,7 @@ class Federation:
             key: os.environ[key]
             for key in ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DATABASE_URL", "FEDTRACK_VAR_DIR")
         }
-        self.stack = BenchStack(
+        self.stack = InMemorySuperLinkFederation(
             self.state,
             env={
                 **env,

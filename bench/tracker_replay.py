@@ -1,6 +1,6 @@
 """Tracker replay: synthetic replies through the real ClientTracker and a real database.
 
-A round is replayed the way `JobRunner.run_round` drives the tracker: every client is marked
+A round is replayed the way the ServerApp's round loop drives the tracker: every client is marked
 training and flushed, then replies arrive in batches, one batch per poll of the round loop
 (every POLL_SECONDS), each followed by `flush_if_due()`, and the round ends with `flush()`.
 Meanwhile a reader process (its own DB connection) polls the API's read path
@@ -19,7 +19,9 @@ from bench.common import Figure, make_job, make_owner, median, percentile, rss_m
 from webapp import tracking
 from webapp.models import TrainingJob
 
-POLL_SECONDS = 0.25  # webapp.server_process.POLL_SECONDS (not imported: it pulls in torch)
+# How often the ServerApp's round loop polls for replies (not imported: its module pulls in
+# torch).
+POLL_SECONDS = 0.25
 READ_EVERY_SECONDS = 0.05
 
 

@@ -30,11 +30,11 @@ from urllib.parse import urlsplit
 
 from clients.config import SiteConfig, SiteConfigError, load_site_config
 from clients.datasets import describe_dataset
+from clients.flower_env import VENV_BIN, flower_env
 
 log = logging.getLogger("clients.site")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent  # Flower's scripts come from the site's own virtualenv
 MAX_URL_LENGTH = 2048
 MAX_HEADER_BYTES = 8192  # http.server itself allows 100 lines of 64 KiB
 STOP_GRACE_SECONDS = 5.0
@@ -68,17 +68,10 @@ def supernode_command(cfg: SiteConfig) -> list[str]:
 
 
 def supernode_env(cfg: SiteConfig) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        # The SuperNode launches `flower-superexec` by name, through PATH.
-        PATH=os.pathsep.join(filter(None, [str(VENV_BIN), env.get("PATH")])),
-        FLWR_HOME=str(cfg.flwr_home),
-        FLWR_TELEMETRY_ENABLED="0",
-        FLWR_DISABLE_UPDATE_CHECK="1",
-        # The ClientApp imports `clients.*`: make that work from a checkout that is not
-        # pip-installed, too.
-        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
-    )
+    env = flower_env(cfg.flwr_home)
+    # The ClientApp imports `clients.*`: make that work from a checkout that is not
+    # pip-installed, too.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 
 

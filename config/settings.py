@@ -5,7 +5,12 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from clients.flower_env import apply_flower_settings
 from config.env import env_bool, env_float, env_int, env_list, env_str
+
+# Flower reads its settings (no telemetry, no update check) when it is imported, and settings
+# load before anything imports it: every Django process and its children run with them.
+apply_flower_settings()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FEDTRACK_VAR_DIR", str(BASE_DIR / "var")))
@@ -141,7 +146,8 @@ FLOWER_ROOT_CERTIFICATES = env_str("FLOWER_ROOT_CERTIFICATES", "")
 FLOWER_CONTROL_TIMEOUT = env_int("FLOWER_CONTROL_TIMEOUT", 10, minimum=1)
 FLOWER_APP_DIR = Path(env_str("FLOWER_APP_DIR", str(BASE_DIR / "flower_app")))
 
-# The seed's tracking settings (seconds).
+# Tracking (seconds): the tracker writes at most every tenth of the update interval; a client
+# silent (no heartbeat, no reply) for the timeout threshold shows `offline`.
 CLIENT_TRACKING_UPDATE_INTERVAL = env_int("CLIENT_TRACKING_UPDATE_INTERVAL", 5, minimum=1)
 CLIENT_TIMEOUT_THRESHOLD = env_int("CLIENT_TIMEOUT_THRESHOLD", 30, minimum=1)
 # Off only to measure what tracking costs a job (`make bench`): the job runs, nothing is recorded.
@@ -152,9 +158,9 @@ JOB_ROUND_TIMEOUT = env_int("JOB_ROUND_TIMEOUT", 600, minimum=1)
 # Timeout of calls from the web app to a site's client API.
 SITE_API_TIMEOUT = env_int("SITE_API_TIMEOUT", 5, minimum=1)
 
-# Liveness (issue 4). A client still training after CLIENT_SLOW_FACTOR x the median reply time
-# of its round's other clients is `slow`; CLIENT_SLOW_AFTER (seconds, 0 = off) is the seed's
-# absolute rule. The ServerApp asks every site's client API for its SuperNode's health every
+# Liveness. A client still training after CLIENT_SLOW_FACTOR x the median reply time of its
+# round's other clients is `slow`; so is one training longer than CLIENT_SLOW_AFTER (seconds,
+# 0 = off). The ServerApp asks every site's client API for its SuperNode's health every
 # few seconds: Flower's own heartbeat comes only every 30 s, too slow to catch a dead site fast.
 CLIENT_SLOW_FACTOR = env_float("CLIENT_SLOW_FACTOR", 2.0, minimum=1.0)
 CLIENT_SLOW_AFTER = env_float("CLIENT_SLOW_AFTER", 0.0, minimum=0.0)

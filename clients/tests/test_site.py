@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from clients.config import SiteConfig, load_site_config
+from clients.flower_env import flower_env
 from clients.site import PROJECT_ROOT, main, make_api_server, supernode_command, supernode_env
 from clients.tests.helpers import breast_cancer, write_breast_cancer_csv, write_site_toml
+from devstack.processes import free_port
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -194,15 +196,15 @@ def test_the_supernode_command_uses_this_venv_and_points_at_the_site_config(
     ]
 
 
-def test_the_supernode_environment_keeps_flower_local_and_quiet(cfg: SiteConfig) -> None:
+def test_the_supernode_runs_in_flowers_environment_and_can_import_the_site_code(
+    cfg: SiteConfig,
+) -> None:
     env = supernode_env(cfg)
+    expected = flower_env(cfg.flwr_home)
 
-    assert env["FLWR_HOME"] == str(cfg.flwr_home)
-    assert env["FLWR_TELEMETRY_ENABLED"] == "0"
-    assert env["FLWR_DISABLE_UPDATE_CHECK"] == "1"
-    # the SuperNode starts `flower-superexec` by name
-    assert env["PATH"].split(os.pathsep)[0] == str(VENV_BIN)
-    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(PROJECT_ROOT)
+    assert env.pop("PYTHONPATH").split(os.pathsep)[0] == str(PROJECT_ROOT)
+    expected.pop("PYTHONPATH", None)
+    assert env == expected
 
 
 def test_main_refuses_a_bad_config_before_starting_anything(
@@ -213,12 +215,6 @@ def test_main_refuses_a_bad_config_before_starting_anything(
     assert main(["--config", str(toml)]) == 2
     assert capsys.readouterr().err == f"error: {toml}: key 'token': must not be empty\n"
     assert not (tmp_path / ".flwr").exists()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -277,13 +273,7 @@ def stop(process: subprocess.Popen[Any]) -> None:
 @pytest.mark.flower
 def test_the_site_runs_restarts_and_finally_stops_its_supernode(tmp_path: Path) -> None:
     superlink_port, supernode_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "FLWR_HOME": str(tmp_path / "superlink-home"),
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
-        "PATH": os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]),
-    }
+    env = flower_env(tmp_path / "superlink-home")
     write_breast_cancer_csv(tmp_path / "good.csv")
     toml = write_site_toml(
         tmp_path,

@@ -4,7 +4,6 @@ session — a real federation (SuperLink + three demo sites) for integration tes
 import contextlib
 import json
 import queue
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from django.test import Client
 
 from clients.config import load_site_config
 from clients.site import make_api_server
-from webapp.localstack import LocalStack, write_demo_sites
+from devstack.demo_data import write_demo_sites
+from devstack.processes import LocalFederation, free_port
 from webapp.models import ApiToken, Connection
 
 
@@ -30,12 +30,6 @@ def _empty_cache() -> Iterator[None]:
     job ids, and a frozen clock reuses creation times."""
     cache.clear()
     yield
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -103,7 +97,7 @@ class Federation:
     """A running SuperLink and demo sites; `stack` can kill and restart each site."""
 
     sites: list
-    stack: LocalStack
+    stack: LocalFederation
     superlink: str
     services: dict = field(default_factory=dict)  # site name -> its Service
 
@@ -115,6 +109,14 @@ class Federation:
 
     def __getitem__(self, index):
         return self.sites[index]
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for the ServerApps a test's SuperLink spawns."""
+    db = db_connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @contextlib.contextmanager
@@ -129,19 +131,12 @@ def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterat
         [free_port() for _ in range(3)],
         [free_port() for _ in range(3)],
     )
-    db = db_connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        database_url = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
-    stack = LocalStack(
+    stack = LocalFederation(
         state,
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "SECRET_KEY": settings.SECRET_KEY,
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": database_url(),
             "FEDTRACK_VAR_DIR": str(state / "var"),
             "JOB_NODE_WAIT_TIMEOUT": "40",
             "JOB_ROUND_TIMEOUT": "120",

@@ -124,8 +124,6 @@ def test_every_checked_command_runs_as_shown(marker, block, where, tmp_path):
         "FEDTRACK_VAR_DIR": str(tmp_path / "var"),
         "SECRET_KEY": "docs-check-only",
         "DOCS_TMP": str(tmp_path),
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
     }
     script = "\n".join(["set -e", *commands[:-1], "set +e", commands[-1], "exit $?"])
     result = subprocess.run(

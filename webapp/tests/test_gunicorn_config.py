@@ -3,7 +3,7 @@
 import http.client
 import os
 
-from webapp.localstack import start_gunicorn, stop_process_group
+from devstack.processes import start_gunicorn, stop_process_group
 from webapp.tests.conftest import free_port
 
 

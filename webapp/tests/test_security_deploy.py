@@ -75,3 +75,13 @@ def test_secrets_can_come_from_files(tmp_path):
     )
 
     assert result.stdout.strip() == PRODUCTION_ENV["SECRET_KEY"]
+
+
+def test_flower_in_a_web_process_sends_no_telemetry_even_when_the_environment_asks_for_it():
+    show = (
+        "import os; from flwr.supercore import telemetry; "
+        "print(telemetry.FLWR_TELEMETRY_ENABLED, os.environ['FLWR_DISABLE_UPDATE_CHECK'])"
+    )
+    env = {**PRODUCTION_ENV, "FLWR_TELEMETRY_ENABLED": "1", "FLWR_DISABLE_UPDATE_CHECK": "0"}
+
+    assert manage("shell", "--no-imports", "-c", show, env=env).stdout.strip() == "0 1"

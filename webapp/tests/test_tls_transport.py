@@ -18,15 +18,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection as db_connection
 from django.test import Client
 
 from clients.config import load_site_config
 from clients.site import supernode_command, supernode_env
+from devstack.demo_data import write_demo_sites
+from devstack.processes import LocalFederation, TlsFiles, stop_process_group
 from webapp import flower
-from webapp.localstack import LocalStack, TlsFiles, stop_process_group, write_demo_sites
 from webapp.models import TrainingJob
-from webapp.tests.conftest import free_port, register
+from webapp.tests.conftest import database_url, free_port, register
 
 pytestmark = [pytest.mark.flower, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
@@ -111,18 +111,11 @@ def use_secure_superlink(config_path: Path, address: str, ca: Path, auth_key: Pa
     config_path.write_text("\n".join(lines) + "\n")
 
 
-def database_url() -> str:
-    db = db_connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @pytest.fixture
 def secure_superlink(tmp_path, settings):
     tls = write_tls_files(tmp_path)
     port = free_port()
-    stack = LocalStack(
+    stack = LocalFederation(
         tmp_path / "stack",
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from config.env import env_int
-from webapp.localstack import LocalStack, write_demo_sites
+from devstack.demo_data import write_demo_sites
+from devstack.processes import LocalFederation
 from webapp.models import Connection
 
 
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         )
         self._register(sites)
 
-        stack = LocalStack(state_dir)
+        stack = LocalFederation(state_dir)
         # Ctrl-C and `kill` both end the demo cleanly, even when started in the background
         # (where a shell leaves SIGINT ignored).
         signal.signal(signal.SIGINT, signal.default_int_handler)
