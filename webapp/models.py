@@ -1,6 +1,6 @@
 """Sites (connections), training jobs, and the per-client history of each job.
 
-`TrainingJob.clients_status` is the seed's JSON snapshot that the dashboard API serves; the
+`TrainingJob.clients_status` is the JSON snapshot that the dashboard API serves; the
 per-round history and the per-client events are rows, so the snapshot stays small.
 Only `webapp.tracking` writes clients_status, history and events.
 """
@@ -18,7 +18,8 @@ FAST_JSON = {"encoder": jsoncodec.Encoder, "decoder": jsoncodec.Decoder}
 
 
 class Connection(models.Model):
-    """A site's client API, as the coordinator registered it (the seed's "connection")."""
+    """A site's client API, as the coordinator registered it: the UI and API call it a "site" or
+    a "connection"; Flower knows the same site as a node."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     name = models.CharField(max_length=100)
