@@ -1,4 +1,5 @@
-"""Builders for the real files the tests read: CSVs and site.toml."""
+"""Builders for the real files the tests read (CSVs and site.toml), and the process identity
+Flower messages need when a test builds them outside Flower's runtime."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
+from flwr.supercore.task_identity import TaskIdentity
 from sklearn.datasets import load_breast_cancer
 
 
@@ -53,3 +56,14 @@ def write_site_toml(
     path = folder / "site.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+SERVER_APP_NODE = 1  # the SuperLink's node id: the ServerApp's messages come from it
+
+
+def act_as_server_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flower 1.42 stamps every new Message with the process's task identity, which the
+    ServerApp runtime sets; outside that runtime Message(...) raises RuntimeError."""
+    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_node_id", SERVER_APP_NODE)

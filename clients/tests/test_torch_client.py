@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from clients.config import SiteConfigError
 from clients.protocol import site_key
 from clients.task import build_model
-from clients.tests.helpers import breast_cancer, write_breast_cancer_csv, write_site_toml
+from clients.tests.helpers import (
+    act_as_server_app,
+    breast_cancer,
+    write_breast_cancer_csv,
+    write_site_toml,
+)
 from clients.torch_client import app
 
 TOKEN = "s3cret-token"
@@ -22,11 +26,7 @@ NODE_ID = 4242
 
 @pytest.fixture(autouse=True)
 def as_the_server_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Flower 1.42 stamps new messages with the process's task identity, which the ServerApp
-    # runtime sets (node 1 = the SuperLink); without it Message(...) raises RuntimeError.
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 1)
+    act_as_server_app(monkeypatch)
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from flwr.common.constant import HEARTBEAT_PATIENCE
 from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
 
 from clients.protocol import NUM_EXAMPLES, ClientKey, Record, SiteKey, TrainConfig, site_key
+from clients.tests.helpers import SERVER_APP_NODE
 
 HEARTBEAT_INTERVAL = 30.0
-SUPERLINK_NODE = 1  # Flower's own error replies come from the SuperLink
+SUPERLINK_NODE = SERVER_APP_NODE  # Flower's own error replies come from the SuperLink
 
 
 class FakeClock:

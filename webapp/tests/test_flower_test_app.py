@@ -4,11 +4,15 @@ from pathlib import Path
 
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from clients.protocol import Record, TrainConfig
 from clients.task import build_model
-from clients.tests.helpers import breast_cancer, write_breast_cancer_csv, write_site_toml
+from clients.tests.helpers import (
+    act_as_server_app,
+    breast_cancer,
+    write_breast_cancer_csv,
+    write_site_toml,
+)
 from webapp.tests.flower_test_app.fedtrack_test_app import client_app
 
 NODE_ID = 4242
@@ -16,10 +20,7 @@ NODE_ID = 4242
 
 @pytest.fixture(autouse=True)
 def as_the_server_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Messages are stamped with the process's task identity, which Flower's runtime sets.
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 1)
+    act_as_server_app(monkeypatch)
 
 
 @pytest.fixture

@@ -23,10 +23,10 @@ from flwr.app import (
     MetricRecord,
     RecordDict,
 )
-from flwr.supercore.task_identity import TaskIdentity
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clients.tests.helpers import act_as_server_app
 from webapp import tracking
 from webapp.models import ClientEvent, ClientRoundMetric
 from webapp.server_fn.strategies import Pushed, update_client_tracking
@@ -280,8 +280,7 @@ CASES: dict[str, tuple[Reply, str]] = {
 @pytest.fixture(autouse=True)
 def serverapp_identity(monkeypatch):
     """What a ServerApp process has: messages it builds carry its run and node."""
-    for name, value in (("_run_id", 1), ("_node_id", 1), ("_task_id", 1)):
-        monkeypatch.setattr(TaskIdentity, name, value)
+    act_as_server_app(monkeypatch)
 
 
 @pytest.fixture

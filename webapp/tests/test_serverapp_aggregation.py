@@ -8,9 +8,9 @@ import pytest
 import torch
 from flwr.app import ArrayRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedProx
-from flwr.supercore.task_identity import TaskIdentity
 
 from clients.protocol import NUM_EXAMPLES, Record, TrainConfig
+from clients.tests.helpers import act_as_server_app
 from webapp.server_fn.strategies import FedAvgModelStrategy
 from webapp.serverapp.aggregation import Aggregation
 from webapp.serverapp.nodes import ClientSlot
@@ -22,9 +22,7 @@ JOB_VALUES = TrainConfig.job_values(
 
 @pytest.fixture(autouse=True)
 def as_the_server_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 1)
+    act_as_server_app(monkeypatch)
 
 
 def slot(client_id: str, node_id: int, dataset: str) -> ClientSlot:

@@ -9,9 +9,9 @@ import pytest
 import torch
 from flwr.app import Context, Error, RecordDict
 from flwr.common.constant import ErrorCode
-from flwr.supercore.task_identity import TaskIdentity
 
 from clients.protocol import Record, TrainConfig
+from clients.tests.helpers import act_as_server_app
 from webapp import alerts
 from webapp.models import ClientEvent, ClientRoundMetric, TrainingJob
 from webapp.serverapp.job import start_flower_server
@@ -32,10 +32,7 @@ def job_settings(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     settings.JOB_ROUND_TIMEOUT = ROUND_TIMEOUT
     settings.CLIENT_TIMEOUT_THRESHOLD = THRESHOLD
     settings.MODEL_DIR = tmp_path / "models"
-    # Messages are stamped with the process's task identity, which Flower's runtime sets.
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", SUPERLINK_NODE)
+    act_as_server_app(monkeypatch)
 
 
 @pytest.fixture
