@@ -52,11 +52,6 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def grid(clock: FakeClock) -> FakeGrid:
-    return FakeGrid(clock)
-
-
-@pytest.fixture
 def barcelona() -> FakeSite:
     return FakeSite(BARCELONA, token=BARCELONA)  # make_job's connections hold the name
 
@@ -64,6 +59,16 @@ def barcelona() -> FakeSite:
 @pytest.fixture
 def madrid() -> FakeSite:
     return FakeSite(MADRID, token=MADRID)
+
+
+@pytest.fixture
+def grid(clock: FakeClock, barcelona: FakeSite, madrid: FakeSite) -> FakeGrid:
+    """Both sites' SuperNodes have joined before the job starts: Barcelona is node 11, Madrid
+    node 12. A test changes how a site answers through its FakeSite, read at each message."""
+    grid = FakeGrid(clock)
+    grid.start_node(11, barcelona)
+    grid.start_node(12, madrid)
+    return grid
 
 
 def run_job(job: TrainingJob, grid: FakeGrid, clock: FakeClock) -> TrainingJob:
@@ -103,15 +108,13 @@ def trains_sent_to(grid: FakeGrid, node_id: int) -> int:
 
 
 def test_it_trains_only_the_jobs_clients_one_message_each_and_saves_the_model(
-    owner, grid, clock, barcelona, madrid, settings
+    owner, grid, clock, settings
 ):
     job = make_job(
         owner,
         [(BARCELONA, "breast_cancer"), (BARCELONA, "heart"), (MADRID, "breast_cancer")],
         total_rounds=2,
     )
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
     grid.start_node(99, FakeSite("Another job's site", token="someone else"))
 
     job = run_job(job, grid, clock)
@@ -142,11 +145,9 @@ def test_it_trains_only_the_jobs_clients_one_message_each_and_saves_the_model(
 
 
 def test_a_site_whose_supernode_restarted_rejoins_as_a_new_node(
-    owner, grid, clock, barcelona, madrid, sent_alerts
+    owner, grid, clock, madrid, sent_alerts
 ):
     job = make_job(owner, total_rounds=4)
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
     grid.at(1.0, lambda: grid.kill(12))
     grid.at(4.0, lambda: grid.start_node(13, madrid))
 
@@ -171,11 +172,9 @@ def test_a_site_whose_supernode_restarted_rejoins_as_a_new_node(
 
 
 def test_a_new_node_for_a_site_replaces_its_old_node_even_before_that_one_is_dropped(
-    owner, grid, clock, barcelona, madrid
+    owner, grid, clock, madrid
 ):
     job = make_job(owner, total_rounds=3)
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
     grid.at(1.0, lambda: grid.freeze(12))
     grid.at(1.0, lambda: grid.start_node(13, madrid))
 
@@ -197,12 +196,8 @@ def test_a_new_node_for_a_site_replaces_its_old_node_even_before_that_one_is_dro
     assert clock.elapsed < ROUND_TIMEOUT  # round 1 stopped waiting for the replaced node
 
 
-def test_a_healed_partition_brings_the_same_node_back(
-    owner, grid, clock, barcelona, madrid, sent_alerts
-):
+def test_a_healed_partition_brings_the_same_node_back(owner, grid, clock, sent_alerts):
     job = make_job(owner, total_rounds=4)
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
     grid.at(1.0, lambda: grid.kill(12))
     grid.at(4.0, lambda: grid.heal(12))
 
@@ -220,7 +215,7 @@ def test_a_healed_partition_brings_the_same_node_back(
 
 
 def test_an_error_reply_from_the_superlink_is_pinned_on_the_client_it_answers(
-    owner, grid, clock, barcelona, madrid
+    owner, grid, clock, madrid
 ):
     job = make_job(owner, total_rounds=3)
     madrid.train = lambda message, message_id, node_id: (
@@ -232,8 +227,6 @@ def test_an_error_reply_from_the_superlink_is_pinned_on_the_client_it_answers(
             error=Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, "ClientApp raised ValueError"),
         ),
     )
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
 
     job = run_job(job, grid, clock)
 
@@ -249,7 +242,7 @@ def test_an_error_reply_from_the_superlink_is_pinned_on_the_client_it_answers(
 
 
 def test_an_unreachable_node_reply_marks_the_client_offline_not_failed(
-    owner, grid, clock, barcelona, madrid, sent_alerts
+    owner, grid, clock, madrid, sent_alerts
 ):
     job = make_job(owner, total_rounds=2)
 
@@ -260,8 +253,6 @@ def test_an_unreachable_node_reply_marks_the_client_offline_not_failed(
         return 1.0, grid.reply(message, message_id, src_node_id=SUPERLINK_NODE, error=error)
 
     madrid.train = frozen
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
 
     job = run_job(job, grid, clock)
 
@@ -273,11 +264,9 @@ def test_an_unreachable_node_reply_marks_the_client_offline_not_failed(
 
 
 def test_a_node_that_leaves_mid_round_fails_a_job_below_min_clients(
-    owner, grid, clock, barcelona, madrid, sent_alerts
+    owner, grid, clock, sent_alerts
 ):
     job = make_job(owner, total_rounds=3, min_clients=2)
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
     grid.at(1.0, lambda: grid.kill(12))
 
     job = run_job(job, grid, clock)
@@ -299,14 +288,12 @@ def test_a_node_that_leaves_mid_round_fails_a_job_below_min_clients(
     assert (sent_alerts[1]["alive_clients"], sent_alerts[1]["min_clients"]) == (1, 2)
 
 
-def test_a_reply_from_another_node_is_rejected(owner, grid, clock, barcelona, madrid):
+def test_a_reply_from_another_node_is_rejected(owner, grid, clock, madrid):
     job = make_job(owner, total_rounds=2)
     madrid.train = lambda message, message_id, node_id: (
         1.0,
         grid.trained(message, message_id, 11),
     )
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
 
     job = run_job(job, grid, clock)
 
@@ -318,11 +305,9 @@ def test_a_reply_from_another_node_is_rejected(owner, grid, clock, barcelona, ma
     assert rounds_reported(job, client_of(job, BARCELONA)[0]) == [1, 2]
 
 
-def test_a_reply_after_the_rounds_deadline_is_not_counted(owner, grid, clock, barcelona, madrid):
+def test_a_reply_after_the_rounds_deadline_is_not_counted(owner, grid, clock, madrid):
     job = make_job(owner, total_rounds=2)
     madrid.train_seconds = ROUND_TIMEOUT + 1  # its reply comes while round 2 runs
-    grid.start_node(11, barcelona)
-    grid.start_node(12, madrid)
 
     job = run_job(job, grid, clock)
 
