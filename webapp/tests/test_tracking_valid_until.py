@@ -18,6 +18,12 @@ def tracker_at(job: TrainingJob, at: datetime) -> tracking.ClientTracker:
     return tracking.ClientTracker(job.pk, now=lambda: at)
 
 
+def connected_at(job: TrainingJob, client_id: str, node_id: int, at: datetime) -> None:
+    t = tracker_at(job, at)
+    t.connected(client_id, node_id)
+    t.flush()
+
+
 def reload(job: TrainingJob) -> TrainingJob:
     return TrainingJob.objects.get(pk=job.pk)
 
@@ -30,20 +36,26 @@ def three_sites(owner, **fields) -> TrainingJob:
     )
 
 
-def test_it_is_when_the_least_recently_seen_client_would_turn_offline(owner, settings):
+# Two clients seen `second_seen` seconds apart, asked at `now`; the threshold is 30 s.
+@pytest.mark.parametrize(
+    ("second_seen", "now", "until"),
+    [
+        pytest.param(5, 10, 30, id="the-least-recently-seen-client-turns-offline-first"),
+        pytest.param(100, 110, 130, id="it-skips-clients-already-offline"),
+    ],
+)
+def test_it_is_when_the_least_recently_seen_online_client_would_turn_offline(
+    owner, settings, second_seen, now, until
+):
     settings.CLIENT_TIMEOUT_THRESHOLD = 30
     job = make_job(owner, status="running")
     first, second = list(job.clients_status)
-    t = tracker_at(job, T0)
-    t.connected(first, 1)
-    t.flush()
-    t = tracker_at(job, T0 + timedelta(seconds=5))
-    t.connected(second, 2)
-    t.flush()
+    connected_at(job, first, 1, T0)
+    connected_at(job, second, 2, T0 + timedelta(seconds=second_seen))
 
-    until = tracking.next_change_at(reload(job), T0 + timedelta(seconds=10))
+    next_change = tracking.next_change_at(reload(job), T0 + timedelta(seconds=now))
 
-    assert until == T0 + timedelta(seconds=30)
+    assert next_change == T0 + timedelta(seconds=until)
 
 
 def test_it_is_when_a_training_client_would_become_a_straggler(owner, settings):
@@ -95,28 +107,10 @@ def test_it_is_when_a_slow_clients_expected_reply_time_passes(owner, settings):
     assert (after[laggard]["status"], after[laggard]["expected_at"]) == ("slow", None)
 
 
-def test_it_skips_clients_already_offline(owner, settings):
-    settings.CLIENT_TIMEOUT_THRESHOLD = 30
-    job = make_job(owner, status="running")
-    first, second = list(job.clients_status)
-    t = tracker_at(job, T0)
-    t.connected(first, 1)
-    t.flush()
-    t = tracker_at(job, T0 + timedelta(seconds=100))
-    t.connected(second, 2)
-    t.flush()
-
-    until = tracking.next_change_at(reload(job), T0 + timedelta(seconds=110))
-
-    assert until == T0 + timedelta(seconds=130)
-
-
 @pytest.mark.parametrize("status", ["completed", "failed", "stopped", "error"])
 def test_it_has_no_end_once_the_job_has_ended(owner, status):
     job = make_job(owner, status=status)
-    t = tracker_at(job, T0)
-    t.connected(next(iter(job.clients_status)), 1)
-    t.flush()
+    connected_at(job, next(iter(job.clients_status)), 1, T0)
 
     assert tracking.next_change_at(reload(job), T0) is None
 
