@@ -5,6 +5,7 @@ import contextlib
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +22,7 @@ from clients.config import load_site_config
 from clients.site import make_api_server
 from devstack.demo_data import write_demo_sites
 from devstack.processes import LocalFederation, free_port
-from webapp.models import ApiToken, Connection
+from webapp.models import ApiToken, Connection, TrainingJob
 
 
 @pytest.fixture(autouse=True)
@@ -64,9 +65,14 @@ def owner_token(owner) -> str:
 @pytest.fixture
 def demo_sites(tmp_path_factory) -> list:
     """Site configs with the real demo shards (no processes)."""
-    base = tmp_path_factory.mktemp("sites")
-    ports = [free_port() for _ in range(3)]
-    return write_demo_sites(base, "127.0.0.1:1", ports, [free_port() for _ in range(3)])
+    return write_test_sites(tmp_path_factory.mktemp("sites"), "127.0.0.1:1")
+
+
+def write_test_sites(folder: Path, superlink: str) -> list:
+    """The three demo sites' configs in `folder`, each API and ClientApp on a free port."""
+    return write_demo_sites(
+        folder, superlink, [free_port() for _ in range(3)], [free_port() for _ in range(3)]
+    )
 
 
 @pytest.fixture
@@ -90,6 +96,36 @@ def register(user, sites) -> list[Connection]:
         )
         for site in sites
     ]
+
+
+def submit_job(token: str, connections: list[Connection], **fields) -> int:
+    """Create a job on each connection's breast_cancer data through the JSON API, as a
+    script with an API token would; `fields` are the rest of the request body."""
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").post(
+        "/api/jobs/",
+        {
+            "datasets": [
+                {"connection_id": c.pk, "dataset_name": "breast_cancer"} for c in connections
+            ],
+            **fields,
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["job_id"]
+
+
+def wait_for_job(job_id: int, timeout: float = 240) -> tuple[TrainingJob, set[str]]:
+    """Poll like the dashboard does; also collect every client status seen on the way."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = TrainingJob.objects.get(pk=job_id)
+        seen.update(entry["status"] for entry in job.clients_status.values())
+        if job.is_finished:
+            return job, seen
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still {job.status} after {timeout} s")
 
 
 @dataclass
@@ -119,19 +155,10 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-@contextlib.contextmanager
-def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterator[Federation]:
-    """Start a SuperLink and three demo sites on free loopback ports; the ServerApps it
-    spawns write to the test database."""
-    superlink_port = free_port()
-    superlink = f"127.0.0.1:{superlink_port}"
-    sites = write_demo_sites(
-        state / "sites",
-        superlink,
-        [free_port() for _ in range(3)],
-        [free_port() for _ in range(3)],
-    )
-    stack = LocalFederation(
+def federation_stack(state: Path, env: dict[str, str] | None = None) -> LocalFederation:
+    """Process supervision in `state` whose ServerApps write to the test database; `env`
+    overrides the job timeouts or adds settings."""
+    return LocalFederation(
         state,
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -143,6 +170,16 @@ def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterat
             **(env or {}),
         },
     )
+
+
+@contextlib.contextmanager
+def running_federation(state: Path, env: dict[str, str] | None = None) -> Iterator[Federation]:
+    """Start a SuperLink and three demo sites on free loopback ports; the ServerApps it
+    spawns write to the test database."""
+    superlink_port = free_port()
+    superlink = f"127.0.0.1:{superlink_port}"
+    sites = write_test_sites(state / "sites", superlink)
+    stack = federation_stack(state, env)
     old_superlink = settings.FLOWER_SUPERLINK
     settings.FLOWER_SUPERLINK = superlink
     try:

@@ -1,48 +1,26 @@
 """A real 2-round job: a real SuperLink, three real SuperNodes, real PyTorch training."""
 
-import time
-
 import pytest
 from django.test import Client
 
-from webapp.models import ClientEvent, ClientRoundMetric, TrainingJob
-from webapp.tests.conftest import register
+from webapp.models import ClientEvent, ClientRoundMetric
+from webapp.tests.conftest import register, submit_job, wait_for_job
 
 pytestmark = [pytest.mark.flower, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for_job(job_id: int, timeout: float = 240) -> tuple[TrainingJob, set[str]]:
-    """Poll like the dashboard does; also collect every client status seen on the way."""
-    seen: set[str] = set()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = TrainingJob.objects.get(pk=job_id)
-        seen.update(entry["status"] for entry in job.clients_status.values())
-        if job.is_finished:
-            return job, seen
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} still {job.status} after {timeout} s")
 
 
 def test_it_trains_a_two_round_job_across_three_sites(federation, owner, owner_token):
     connections = register(owner, federation)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}")
-    response = api.post(
-        "/api/jobs/",
-        {
-            "name": "breast cancer, 3 hospitals",
-            "datasets": [
-                {"connection_id": c.pk, "dataset_name": "breast_cancer"} for c in connections
-            ],
-            "rounds": 2,
-            "local_epochs": 2,
-            "learning_rate": 0.01,
-            "min_clients": 3,
-        },
-        content_type="application/json",
+    job_id = submit_job(
+        owner_token,
+        connections,
+        name="breast cancer, 3 hospitals",
+        rounds=2,
+        local_epochs=2,
+        learning_rate=0.01,
+        min_clients=3,
     )
-    assert response.status_code == 201, response.content
-    job_id = response.json()["job_id"]
 
     job, seen = wait_for_job(job_id)
 

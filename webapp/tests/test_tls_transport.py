@@ -8,7 +8,6 @@ one EC key pair per SuperNode), as docs/production.md describes for a real deplo
 import datetime
 import ipaddress
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management import call_command
-from django.test import Client
 
 from clients.config import load_site_config
 from clients.site import supernode_command, supernode_env
-from devstack.demo_data import write_demo_sites
-from devstack.processes import LocalFederation, TlsFiles, stop_process_group
+from devstack.processes import TlsFiles, stop_process_group
 from webapp import flower
-from webapp.models import TrainingJob
-from webapp.tests.conftest import database_url, free_port, register
+from webapp.tests.conftest import (
+    federation_stack,
+    free_port,
+    register,
+    submit_job,
+    wait_for_job,
+    write_test_sites,
+)
 
 pytestmark = [pytest.mark.flower, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
@@ -115,17 +118,7 @@ def use_secure_superlink(config_path: Path, address: str, ca: Path, auth_key: Pa
 def secure_superlink(tmp_path, settings):
     tls = write_tls_files(tmp_path)
     port = free_port()
-    stack = LocalFederation(
-        tmp_path / "stack",
-        env={
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "DATABASE_URL": database_url(),
-            "FEDTRACK_VAR_DIR": str(tmp_path / "var"),
-            "JOB_NODE_WAIT_TIMEOUT": "60",
-            "JOB_ROUND_TIMEOUT": "120",
-        },
-    )
+    stack = federation_stack(tmp_path / "stack", {"JOB_NODE_WAIT_TIMEOUT": "60"})
     settings.FLOWER_SUPERLINK = f"127.0.0.1:{port}"
     settings.FLOWER_INSECURE = False
     settings.FLOWER_ROOT_CERTIFICATES = str(tls.ca_certfile)
@@ -141,12 +134,7 @@ def test_a_job_runs_over_tls_with_authenticated_supernodes_and_an_unknown_key_is
 ):
     stack, tls = secure_superlink
     address = settings.FLOWER_SUPERLINK
-    sites = write_demo_sites(
-        tmp_path / "sites",
-        address,
-        [free_port() for _ in range(3)],
-        [free_port() for _ in range(3)],
-    )
+    sites = write_test_sites(tmp_path / "sites", address)
     registered: dict[str, int] = {}
     for site in sites:
         public_key = write_supernode_key(site.config_path.parent / "supernode_key")
@@ -183,27 +171,9 @@ def test_a_job_runs_over_tls_with_authenticated_supernodes_and_an_unknown_key_is
     for site in sites[:2]:
         stack.wait_for_site(site, stack.start_site(site))
     connections = register(owner, sites[:2])
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}")
-    response = api.post(
-        "/api/jobs/",
-        {
-            "name": "over TLS",
-            "datasets": [
-                {"connection_id": c.pk, "dataset_name": "breast_cancer"} for c in connections
-            ],
-            "rounds": 1,
-            "min_clients": 2,
-        },
-        content_type="application/json",
-    )
-    assert response.status_code == 201, response.content
-    job_id = response.json()["job_id"]
+    job_id = submit_job(owner_token, connections, name="over TLS", rounds=1, min_clients=2)
 
-    deadline = time.monotonic() + 240
-    job = TrainingJob.objects.get(pk=job_id)
-    while not job.is_finished and time.monotonic() < deadline:
-        time.sleep(0.5)
-        job = TrainingJob.objects.get(pk=job_id)
+    job, _ = wait_for_job(job_id)
 
     assert job.status == "completed", job.error_message
     # Registered keys give stable node ids: each client ran on its site's registered node.
