@@ -105,7 +105,7 @@ def make_owner(name: str):
 
 def make_job(owner, n_clients: int, **fields):
     """A job with n clients on n registered sites, stored as start_training stores it."""
-    from webapp import tracking
+    from webapp.jobs import store_job
     from webapp.models import Connection, TrainingJob
 
     # Sites are named per job: one owner may hold several benchmark jobs.
@@ -123,9 +123,6 @@ def make_job(owner, n_clients: int, **fields):
     connections = list(
         Connection.objects.filter(owner=owner, name__startswith=prefix).order_by("name")
     )
-    clients_config, clients_status = tracking.build_client_entries(
-        (c, "breast_cancer") for c in connections
-    )
     defaults = {
         "name": f"bench {n_clients} clients",
         "total_rounds": 100,
@@ -138,12 +135,8 @@ def make_job(owner, n_clients: int, **fields):
             "hidden_size": 32,
         },
     }
-    return TrainingJob.objects.create(
-        owner=owner,
-        clients_config=clients_config,
-        clients_status=clients_status,
-        **{**defaults, **fields},
-    )
+    clients = [(c, "breast_cancer") for c in connections]
+    return store_job(owner, clients, **{**defaults, **fields})
 
 
 def synthetic_report(i: int, server_round: int):

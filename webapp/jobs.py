@@ -7,6 +7,7 @@ job that has already ended. Every write here that changes what the API shows als
 """
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -141,23 +142,29 @@ def create_job(
     if len(model_config["classes"]) < 2:
         raise JobValidationError("the selected datasets hold fewer than two classes together")
 
-    clients_config, clients_status = tracking.build_client_entries(
-        (connection, meta["name"]) for connection, meta in chosen
-    )
-    job = TrainingJob.objects.create(
-        owner=owner,
+    job = store_job(
+        owner,
+        [(connection, meta["name"]) for connection, meta in chosen],
         name=request.name.strip(),
         total_rounds=request.rounds,
         local_epochs=request.local_epochs,
         learning_rate=request.learning_rate,
         min_clients=request.min_clients,
         model_config=model_config,
-        clients_config=clients_config,
-        clients_status=clients_status,
         alert_webhook_url=request.alert_webhook_url,
     )
     submit_job(job, run_config)
     return job
+
+
+def store_job(owner, clients: Iterable[tuple[Connection, str]], **fields) -> TrainingJob:
+    """Store a job with one client per (connection, dataset name), each in its initial state;
+    `fields` are the job's own model fields. Test factories and benchmarks store jobs here too,
+    so their jobs are shaped exactly like the ones users create."""
+    clients_config, clients_status = tracking.build_client_entries(clients)
+    return TrainingJob.objects.create(
+        owner=owner, clients_config=clients_config, clients_status=clients_status, **fields
+    )
 
 
 def submit_job(job: TrainingJob, run_config: dict[str, int | float | str] | None = None) -> None:

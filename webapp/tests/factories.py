@@ -1,6 +1,7 @@
 """Jobs in a known state, built through the tracking writer like the ServerApp builds them."""
 
 from webapp import tracking
+from webapp.jobs import store_job
 from webapp.models import Connection, TrainingJob
 
 
@@ -13,9 +14,6 @@ def make_job(owner, sites: list[tuple[str, str]] | None = None, **fields) -> Tra
         )[0]
         for i, (name, _) in enumerate(sites)
     ]
-    clients_config, clients_status = tracking.build_client_entries(
-        (connection, dataset) for connection, (_, dataset) in zip(connections, sites, strict=True)
-    )
     defaults = {
         "name": "test job",
         "total_rounds": 3,
@@ -27,12 +25,8 @@ def make_job(owner, sites: list[tuple[str, str]] | None = None, **fields) -> Tra
             "hidden_size": 8,
         },
     }
-    return TrainingJob.objects.create(
-        owner=owner,
-        clients_config=clients_config,
-        clients_status=clients_status,
-        **{**defaults, **fields},
-    )
+    clients = [(c, dataset) for c, (_, dataset) in zip(connections, sites, strict=True)]
+    return store_job(owner, clients, **{**defaults, **fields})
 
 
 def report(
