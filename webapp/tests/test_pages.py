@@ -85,6 +85,20 @@ def test_it_keeps_the_form_and_says_why_when_the_job_is_invalid(owner, owner_cli
     assert not TrainingJob.objects.exists()
 
 
+def test_it_keeps_the_site_form_and_says_why_a_site_cannot_be_registered(owner, owner_client):
+    port = free_port()  # nothing listens: the page shows the site as unreachable
+    Connection.objects.create(owner=owner, name="Hospital Lisboa", ip="127.0.0.1", port=port)
+    fields = {"name": "Hospital Lisboa", "ip": "127.0.0.1", "port": port, "token": "t"}
+
+    response = owner_client.post("/connections/", fields)
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    alert = page.split('<div class="alert alert-danger" role="alert">', 1)[1].split("</div>")[0]
+    assert "name: you already have a connection named &#x27;Hospital Lisboa&#x27;" in alert
+    assert Connection.objects.filter(owner=owner).count() == 1
+
+
 def test_it_lists_only_the_users_own_jobs(owner, outsider, owner_client):
     make_job(owner, name="mine")
     make_job(outsider, name="theirs")
