@@ -33,9 +33,15 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
 
-def env_int(name: str, default: int, minimum: int | None = None) -> int:
+def _env_set(name: str) -> str | None:
+    """NAME's value, or None when it is unset or blank (a number then takes its default)."""
     raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    return None if raw is None or raw.strip() == "" else raw
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    raw = _env_set(name)
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -54,8 +60,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def env_float(name: str, default: float, minimum: float | None = None) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    raw = _env_set(name)
+    if raw is None:
         return default
     try:
         value = float(raw)
