@@ -26,8 +26,8 @@ OVERVIEW_CARDS = [
     ("samples", "Average samples", "training rows per client"),
 ]
 
-# The dashboard's adaptive polling, in seconds: fast while a round runs, slower between rounds
-# and once the job has ended, slower still in a hidden tab; settings.DASHBOARD_POLL overrides
+# The dashboard's adaptive polling, in seconds: fast while a client trains and through the
+# final round, slower between earlier rounds and once the job has ended, slower still in a hidden tab; settings.DASHBOARD_POLL overrides
 # any of them (tests use short ones). Failed polls back off from retry_base to retry_max.
 DASHBOARD_POLL = {
     "training": 3,
