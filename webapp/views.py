@@ -27,8 +27,9 @@ OVERVIEW_CARDS = [
 ]
 
 # The dashboard's adaptive polling, in seconds: fast while a client trains and through the
-# final round, slower between earlier rounds and once the job has ended, slower still in a hidden tab; settings.DASHBOARD_POLL overrides
-# any of them (tests use short ones). Failed polls back off from retry_base to retry_max.
+# final round, slower between earlier rounds and once the job has ended, slower still in a
+# hidden tab; settings.DASHBOARD_POLL overrides any of them (tests use short ones). Failed
+# polls back off from retry_base to retry_max.
 DASHBOARD_POLL = {
     "training": 3,
     "between_rounds": 8,
