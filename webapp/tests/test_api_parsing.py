@@ -71,9 +71,7 @@ def test_it_refuses_too_few_clients_alike_on_the_form_and_in_the_service(owner):
         )
 
     # The form cannot know the selection's size; the service names it.
-    assert form.errors["min_clients"] == [
-        "must be between 1 and the number of selected datasets"
-    ]
+    assert form.errors["min_clients"] == ["must be between 1 and the number of selected datasets"]
     assert str(refused.value) == (
         "min_clients: must be between 1 and the number of selected datasets (2)"
     )
