@@ -134,7 +134,11 @@ def start_training(request: HttpRequest) -> HttpResponse:
     except jobs.JobValidationError as exc:
         return _back_to_the_form(request, str(exc))
     except jobs.JobAlreadyStarted as exc:
-        messages.info(request, "This job was already started.")
+        messages.info(
+            request,
+            "This job was already started from this form: here it is. To start another, "
+            "open Datasets again.",
+        )
         return redirect("client_dashboard", job_id=exc.job.pk)
     if job.status == TrainingJob.Status.ERROR:
         messages.error(request, f"The job could not start: {job.error_message}")

@@ -58,7 +58,7 @@ def test_it_opens_the_job_already_started_when_the_form_is_sent_again(
     job = TrainingJob.objects.get()
     assert first["Location"] == f"/jobs/{job.pk}/"
     assert again.redirect_chain == [(f"/jobs/{job.pk}/", 302)]
-    assert "This job was already started." in again.content.decode()
+    assert "This job was already started from this form" in again.content.decode()
 
 
 def test_it_starts_one_job_when_two_posts_of_one_form_race(

@@ -85,7 +85,7 @@ def test_it_counts_the_ticked_boxes_after_back_and_opens_the_same_job_again(
 
     page.click("text=Start training")
     page.wait_for_url(dashboard)
-    page.wait_for_selector("text=This job was already started.")
+    page.wait_for_selector("text=This job was already started from this form")
     assert TrainingJob.objects.count() == 1
 
 
