@@ -243,7 +243,7 @@ def run_job(
                 break
             time.sleep(0.5)
         else:
-            jobs.stop_job(job)
+            jobs.stop_job(job, by="the benchmark")
             raise TimeoutError(f"job {name} still {job.status} after {timeout:.0f} s")
     finally:
         watcher.stop.set()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,6 +35,14 @@ HIDDEN_SIZE = 32
 
 class JobValidationError(parsing.BadRequest):
     """The job cannot start; the message says what to change."""
+
+
+class JobAlreadyStarted(Exception):
+    """The form that asks for this job has already started one: `job`."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        super().__init__(f"job {job.pk} was already started by this form")
+        self.job = job
 
 
 @dataclass(frozen=True)
@@ -102,14 +110,23 @@ def _agree_on_schema(chosen: list[tuple[Connection, dict]]) -> dict:
 
 
 def create_job(
-    *, owner, request: JobRequest, run_config: dict[str, int | float | str] | None = None
+    *,
+    owner,
+    request: JobRequest,
+    run_config: dict[str, int | float | str] | None = None,
+    start_token: str | None = None,
 ) -> TrainingJob:
     """Validate a job against the owner's sites, store it with its clients, submit it
     (`run_config`: extra Flower run config for this run).
 
     Raises JobValidationError for anything the user must fix. A SuperLink that cannot be
     reached does not raise: the job is stored with status `error` and the reason.
+    `start_token` makes the start idempotent: if the owner already has a job with that token
+    (the same form sent twice, even at the same moment), JobAlreadyStarted names it and
+    nothing else is created or submitted.
     """
+    if start_token:
+        _raise_if_started(owner, start_token)
     _check_request(request)
     connection_ids = {cid for cid, _ in request.selections}
     connections = {c.pk: c for c in Connection.objects.filter(owner=owner, pk__in=connection_ids)}
@@ -142,17 +159,25 @@ def create_job(
     if len(model_config["classes"]) < 2:
         raise JobValidationError("the selected datasets hold fewer than two classes together")
 
-    job = store_job(
-        owner,
-        [(connection, meta["name"]) for connection, meta in chosen],
-        name=request.name.strip(),
-        total_rounds=request.rounds,
-        local_epochs=request.local_epochs,
-        learning_rate=request.learning_rate,
-        min_clients=request.min_clients,
-        model_config=model_config,
-        alert_webhook_url=request.alert_webhook_url,
-    )
+    try:
+        with transaction.atomic():
+            job = store_job(
+                owner,
+                [(connection, meta["name"]) for connection, meta in chosen],
+                name=request.name.strip(),
+                total_rounds=request.rounds,
+                local_epochs=request.local_epochs,
+                learning_rate=request.learning_rate,
+                min_clients=request.min_clients,
+                model_config=model_config,
+                alert_webhook_url=request.alert_webhook_url,
+                start_token=start_token or None,
+            )
+    except IntegrityError:
+        # Another request with this token stored its job after our check above.
+        if start_token:
+            _raise_if_started(owner, start_token)
+        raise
     submit_job(job, run_config)
     return job
 
@@ -165,6 +190,12 @@ def store_job(owner, clients: Iterable[tuple[Connection, str]], **fields) -> Tra
     return TrainingJob.objects.create(
         owner=owner, clients_config=clients_config, clients_status=clients_status, **fields
     )
+
+
+def _raise_if_started(owner, start_token: str) -> None:
+    job = TrainingJob.objects.filter(owner=owner, start_token=start_token).first()
+    if job is not None:
+        raise JobAlreadyStarted(job)
 
 
 def submit_job(job: TrainingJob, run_config: dict[str, int | float | str] | None = None) -> None:
@@ -227,8 +258,9 @@ def end_job_early(
     return True
 
 
-def stop_job(job: TrainingJob) -> None:
-    """Stop a job on the user's request: the Flower run first, then the record."""
+def stop_job(job: TrainingJob, *, by: str) -> None:
+    """Stop a job on the request of the user named `by`: the Flower run first, then the
+    record, whose reason says who stopped it ("stopped by alice"; the dashboard adds when)."""
     if job.is_finished:
         return
     if job.flower_run_id:
@@ -240,9 +272,9 @@ def stop_job(job: TrainingJob) -> None:
     end_job_early(
         job.pk,
         Status.STOPPED,
-        "stopped by the user",
+        f"stopped by {by}",
         job.current_round,
-        client_reason="job stopped by the user",
+        client_reason=f"job stopped by {by}",
     )
     job.refresh_from_db()
 

@@ -86,6 +86,10 @@ class TrainingJob(models.Model):
     tracking_write_seconds = models.FloatField(default=0)
     # Written by the job's ServerApp with every flush: when it stops moving, the ServerApp is gone.
     server_seen_at = models.DateTimeField(null=True, blank=True)
+    # The one-time token of the page form that started the job: the same form sent again (Back,
+    # a double click, two tabs) finds this job instead of starting a second one. NULL for a job
+    # started without one (a script): NULLs never clash under the unique constraint.
+    start_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -94,6 +98,12 @@ class TrainingJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
+        constraints = [
+            # Two simultaneous posts of one form: the database lets one job in.
+            models.UniqueConstraint(
+                fields=["owner", "start_token"], name="unique_start_token_per_owner"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"

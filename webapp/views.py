@@ -4,7 +4,7 @@ change state (webapp.jobs, webapp.sites)."""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -26,9 +26,10 @@ OVERVIEW_CARDS = [
     ("samples", "Average samples", "training rows per client"),
 ]
 
-# The dashboard's adaptive polling, in seconds: fast while a round runs, slower between rounds
-# and once the job has ended, slower still in a hidden tab; settings.DASHBOARD_POLL overrides
-# any of them (tests use short ones). Failed polls back off from retry_base to retry_max.
+# The dashboard's adaptive polling, in seconds: fast while a client trains and through the
+# final round, slower between earlier rounds and once the job has ended, slower still in a
+# hidden tab; settings.DASHBOARD_POLL overrides any of them (tests use short ones). Failed
+# polls back off from retry_base to retry_max.
 DASHBOARD_POLL = {
     "training": 3,
     "between_rounds": 8,
@@ -46,6 +47,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "name", "status", "current_round", "total_rounds", "created_at"
     )
     return render(request, "webapp/job_list.html", {"jobs": owned})
+
+
+# A refused start form, kept in the session between its POST and the datasets page it is
+# redirected to (what was typed and ticked, and the service's refusal, if any).
+REFUSED_START = "refused_start_form"
 
 
 def _datasets_page(
@@ -72,7 +78,25 @@ def _datasets_page(
 @require_GET
 @login_required
 def datasets(request: HttpRequest) -> HttpResponse:
-    return _datasets_page(request)
+    refused = request.session.pop(REFUSED_START, None)
+    if refused is None:
+        return _datasets_page(request)
+    data = QueryDict(mutable=True)
+    for key, values in refused["data"].items():
+        data.setlist(key, values)
+    form = StartTrainingForm(data)
+    form.is_valid()  # the field errors again, from what was typed
+    if refused["error"]:
+        form.add_service_error(refused["error"])
+    return _datasets_page(request, form=form, selected=set(data.getlist("datasets")))
+
+
+def _back_to_the_form(request: HttpRequest, error: str = "") -> HttpResponse:
+    """Redirect-after-post: the datasets page shows the refused form (what was typed, the
+    ticked boxes, the errors by each field) at its own URL, and reloading it sends nothing."""
+    data = {key: request.POST.getlist(key) for key in request.POST if key != "csrfmiddlewaretoken"}
+    request.session[REFUSED_START] = {"data": data, "error": error}
+    return redirect("datasets")
 
 
 @require_POST
@@ -93,22 +117,29 @@ def add_connection(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def start_training(request: HttpRequest) -> HttpResponse:
-    """Validate the selection, create the job with one client id per dataset, submit it."""
+    """Validate the selection, create the job with one client id per dataset, submit it; the
+    same form sent again opens the job it started."""
     form = StartTrainingForm(request.POST)
-    selected = set(request.POST.getlist("datasets"))
     if not form.is_valid():
-        return _datasets_page(request, form=form, selected=selected, status=400)
+        return _back_to_the_form(request)
+    job_settings = {k: v for k, v in form.cleaned_data.items() if k != "start_token"}
     try:
         job = jobs.create_job(
             owner=request.user,
             request=jobs.JobRequest(
-                selections=parse_selections(request.POST.getlist("datasets")),
-                **form.cleaned_data,
+                selections=parse_selections(request.POST.getlist("datasets")), **job_settings
             ),
+            start_token=form.cleaned_data["start_token"] or None,
         )
     except jobs.JobValidationError as exc:
-        messages.error(request, str(exc))
-        return _datasets_page(request, form=form, selected=selected, status=400)
+        return _back_to_the_form(request, str(exc))
+    except jobs.JobAlreadyStarted as exc:
+        messages.info(
+            request,
+            "This job was already started from this form: here it is. To start another, "
+            "open Datasets again.",
+        )
+        return redirect("client_dashboard", job_id=exc.job.pk)
     if job.status == TrainingJob.Status.ERROR:
         messages.error(request, f"The job could not start: {job.error_message}")
     return redirect("client_dashboard", job_id=job.pk)

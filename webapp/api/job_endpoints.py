@@ -76,5 +76,5 @@ def job_detail(request: HttpRequest, job: TrainingJob) -> HttpResponse:
 @api_login_required
 @owned_job
 def job_stop(request: HttpRequest, job: TrainingJob) -> JsonResponse:
-    jobs.stop_job(job)
+    jobs.stop_job(job, by=request.user.get_username())
     return JsonResponse({"success": True, "job": job_json(job)})

@@ -207,7 +207,7 @@ def test_it_gives_a_job_as_json(owner, api):
     assert body["job"]["total_rounds"] == 5
 
 
-def test_it_stops_a_job_and_its_clients(owner, api, no_superlink):
+def test_it_stops_a_job_and_its_clients_and_says_who_stopped_it(owner, api, no_superlink):
     job = make_job(owner, status="running")
 
     response = api.post(f"/api/jobs/{job.pk}/stop/")
@@ -215,7 +215,9 @@ def test_it_stops_a_job_and_its_clients(owner, api, no_superlink):
     assert response.status_code == 200
     job.refresh_from_db()
     assert job.status == "stopped"
+    assert job.error_message == "stopped by alice"
     assert {e["status"] for e in job.clients_status.values()} == {"stopped"}
+    assert {e["status_reason"] for e in job.clients_status.values()} == {"job stopped by alice"}
 
 
 @pytest.mark.parametrize("method,path", [("get", ""), ("post", "stop/")])

@@ -29,6 +29,11 @@ JOB_BOUNDS = [
 ]
 
 
+def under_its_label(field: str, message: str) -> str:
+    """A form shows the rule's message under the field's label: without the API's prefix."""
+    return message.removeprefix(f"{field}: ")
+
+
 @pytest.fixture
 def api(owner_token) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {owner_token}")
@@ -52,7 +57,7 @@ def test_it_refuses_a_job_field_alike_everywhere(owner, api, field, value, messa
     assert response.status_code == 400
     assert response.json() == {"success": False, "error": message}
     assert not form.is_valid()
-    assert form.errors[field] == [message]
+    assert form.errors[field] == [under_its_label(field, message)]
     assert str(refused.value) == message
     assert not TrainingJob.objects.exists()
 
@@ -66,9 +71,7 @@ def test_it_refuses_too_few_clients_alike_on_the_form_and_in_the_service(owner):
         )
 
     # The form cannot know the selection's size; the service names it.
-    assert form.errors["min_clients"] == [
-        "min_clients: must be between 1 and the number of selected datasets"
-    ]
+    assert form.errors["min_clients"] == ["must be between 1 and the number of selected datasets"]
     assert str(refused.value) == (
         "min_clients: must be between 1 and the number of selected datasets (2)"
     )
@@ -92,7 +95,7 @@ def test_it_refuses_a_connection_field_alike_on_the_api_and_the_form(api, field,
 
     assert response.status_code == 400
     assert response.json() == {"success": False, "error": message}
-    assert form.errors[field] == [message]
+    assert form.errors[field] == [under_its_label(field, message)]
     assert not Connection.objects.exists()
 
 

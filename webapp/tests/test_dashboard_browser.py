@@ -5,6 +5,7 @@ import csv
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_it_updates_clients_live_and_draws_real_history_and_timeline(page, live_
     )
     assert chart["labels"] == ["Round 1", "Round 2"]
     assert [75.0, 80.0] in [[round(v, 1) for v in series] for series in chart["data"]]
-    assert page.url.endswith(f"#client_{barcelona}")
+    assert page.url.endswith(f"#{barcelona}")  # #client_<8 hex>: the id, prefix not doubled
     page.wait_for_selector("#client-timeline >> text=Reported round 2")
     timeline = page.locator("#client-timeline .timeline-text").all_text_contents()
     assert timeline == [
@@ -125,7 +126,7 @@ def test_it_opens_the_client_named_in_the_url_and_shows_its_reason(page, live_se
     tracker.failed(madrid, 1, "accuracy=1.7 is outside [0.0, 1.0]")
     tracker.flush()
 
-    open_dashboard(page, live_server, job, f"#client_{madrid}")
+    open_dashboard(page, live_server, job, f"#client_{madrid}")  # an older, doubled link
 
     page.wait_for_selector('[data-detail="title"] >> text=Hospital Madrid')
     assert page.text_content('[data-field="status"]') == "Error"
@@ -259,7 +260,7 @@ def test_it_handles_200_clients_updating_only_the_rows_that_changed(page, live_s
     page.keyboard.press("ArrowDown")  # the offline client, second of the problems
     page.keyboard.press("ArrowDown")  # then the others by name: Site 000
     page.keyboard.press("Enter")
-    assert page.url.endswith(f"#client_{ids[0]}")
+    assert page.url.endswith(f"#{ids[0]}")
 
 
 def test_it_ticks_last_seen_every_second_between_polls(page, live_server, owner):
@@ -295,6 +296,35 @@ def test_it_stops_the_job_and_offers_the_history_download(page, live_server, own
     job.refresh_from_db()
     assert job.status == "stopped"
     assert page.is_hidden("#stop-job-form")
+    # a stop is the user's choice: a neutral notice of who and when, not a red "Job error"
+    page.wait_for_selector("#job-stopped >> text=/^Stopped by alice at .+/")
+    assert page.is_hidden("#job-error")
+    page.reload()  # the page as the server renders it says the same
+    page.wait_for_selector("#job-stopped >> text=/^Stopped by alice at .+/")
+    assert page.is_hidden("#job-error")
+
+
+def test_it_shows_the_end_of_the_job_within_one_fast_poll_of_the_final_round(
+    page, live_server, owner, settings
+):
+    # Between rounds ~17× slower than training here: an end seen at that pace cannot pass.
+    settings.DASHBOARD_POLL = {**FAST_POLL, "between_rounds": 5}
+    job = make_job(owner, status="running", total_rounds=2)
+    barcelona, madrid = list(job.clients_status)
+    open_dashboard(page, live_server, job)
+    assert wait_for_poll_mode(page, "between_rounds") == 5000
+
+    tracker = tracking.ClientTracker(job.pk)
+    tracker.job(current_round=2)  # the final round, as the round loop writes it
+    tracker.flush()
+    for client in (barcelona, madrid):  # its reports are in: nobody trains any more
+        report(job, client, 2, accuracy=0.8, loss=0.4)
+    assert wait_for_poll_mode(page, "training") == 300
+    jobs.finish_job(job.pk, "completed")
+    ended_at = time.monotonic()
+    page.wait_for_selector('[data-job="status-badge"] >> text=Completed')
+
+    assert time.monotonic() - ended_at < 0.3 + 1.5  # one training poll, plus the page's own work
 
 
 def test_it_says_job_not_found_once_the_job_is_gone(page, live_server, owner):

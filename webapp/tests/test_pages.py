@@ -63,28 +63,6 @@ def test_it_starts_training_and_lands_on_the_dashboard(owner, owner_client, site
     assert "could not start a run on the Flower SuperLink" in dashboard
 
 
-def test_it_keeps_the_form_and_says_why_when_the_job_is_invalid(owner, owner_client, site_apis):
-    connections = register(owner, site_apis)
-
-    response = owner_client.post(
-        "/jobs/start/",
-        {
-            "name": "too many",
-            "datasets": [f"{connections[0].pk}::breast_cancer"],
-            "rounds": 2,
-            "local_epochs": 1,
-            "learning_rate": 0.01,
-            "min_clients": 3,
-        },
-    )
-
-    assert response.status_code == 400
-    assert "min_clients: must be between 1 and the number of selected datasets" in (
-        response.content.decode()
-    )
-    assert not TrainingJob.objects.exists()
-
-
 def test_it_keeps_the_site_form_and_says_why_a_site_cannot_be_registered(owner, owner_client):
     port = free_port()  # nothing listens: the page shows the site as unreachable
     Connection.objects.create(owner=owner, name="Hospital Lisboa", ip="127.0.0.1", port=port)

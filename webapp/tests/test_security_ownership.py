@@ -133,12 +133,13 @@ def test_an_outsider_cannot_start_a_job_on_the_owners_connection(alice_job, outs
             "learning_rate": 0.01,
             "min_clients": 1,
         },
+        follow=True,
     )
 
     assert api.status_code == 400
     assert api.json()["error"] == f"datasets: unknown connection id {connection.pk}"
-    assert page.status_code == 400
-    assert f"unknown connection id {connection.pk}" in page.content.decode()
+    assert page.redirect_chain == [("/datasets/", 302)]
+    assert f"Datasets: unknown connection id {connection.pk}" in page.content.decode()
     assert TrainingJob.objects.count() == 1
 
 

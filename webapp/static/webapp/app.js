@@ -39,6 +39,9 @@
     form.addEventListener("change", function (event) {
       if (event.target && event.target.name === "datasets") update();
     });
+    // Back to this page: the browser puts the ticks back (from its back-forward cache, or by
+    // restoring the form after parsing it) without a change event, so count them again.
+    window.addEventListener("pageshow", update);
     update();
   }
 

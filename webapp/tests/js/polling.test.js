@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  Poller, freshnessText, pollDelay, pollMode, pollSettings
+  Poller, freshnessText, inFinalRound, pollDelay, pollMode, pollSettings
 } from "../../static/webapp/dashboard/polling.js";
 
 const SETTINGS = pollSettings({
@@ -31,6 +31,15 @@ test("it polls at the pace of what can change", () => {
   assert.equal(pollDelay("between_rounds", SETTINGS), 800);
   assert.equal(pollDelay("ended", SETTINGS), 1500);
   assert.equal(pollDelay("ended", SETTINGS, { hidden: true }), 6000);
+});
+
+test("it keeps the training pace through the final round, so the end shows within one poll", () => {
+  assert.equal(pollMode({ failures: 0, finished: false, training: false, finalRound: true }), "training");
+  assert.equal(pollMode({ failures: 0, finished: true, training: false, finalRound: true }), "ended");
+  assert.equal(inFinalRound({ current_round: 3, total_rounds: 3 }), true);
+  assert.equal(inFinalRound({ current_round: 2, total_rounds: 3 }), false);
+  assert.equal(inFinalRound({ current_round: 0, total_rounds: 0 }), false);
+  assert.equal(inFinalRound(null), false);
 });
 
 test("it backs off exponentially after failures, up to the ceiling, hidden or not", () => {

@@ -3,9 +3,19 @@ import { test } from "node:test";
 
 import { clientHash, clientUrl, parseClientHash } from "../../static/webapp/dashboard/urls.js";
 
+test("it links a client as #client_<8 hex>, its id, without doubling the prefix", () => {
+  assert.equal(clientHash("client_a7693612"), "#client_a7693612");
+  assert.equal(parseClientHash("#client_a7693612"), "client_a7693612");
+});
+
+test("it still opens the older doubled links", () => {
+  assert.equal(parseClientHash("#client_client_a7693612"), "client_a7693612");
+});
+
 test("it reads back the client a page anchor names", () => {
-  assert.equal(parseClientHash(clientHash("client_ab12")), "client_ab12");
-  assert.equal(parseClientHash("#client_a%20b"), "a b");
+  for (const id of ["client_ab12", "client_a b", "client_x/y"]) {
+    assert.equal(parseClientHash(clientHash(id)), id);
+  }
   assert.equal(parseClientHash("#client_"), null);
   assert.equal(parseClientHash("#other"), null);
   assert.equal(parseClientHash(""), null);

@@ -19,6 +19,24 @@ export function nextRowIndex(key, index, count) {
   return key === "ArrowDown" ? Math.min(count - 1, index + 1) : Math.max(0, index - 1);
 }
 
+/**
+ * The round a client's figures (accuracy, loss, samples) are from, when it is not the round
+ * the row shows: a client training round 15 still shows round 14's accuracy. Null otherwise,
+ * or when the server does not say (`reported_round`).
+ */
+export function figuresRound(client) {
+  const from = client.reported_round;
+  if (!isNumber(client.accuracy) || !isNumber(from)) return null;
+  return from !== client.current_round ? from : null;
+}
+
+/** "Round 15", or "Round 15 · acc. from round 14" when the figures beside it are older. */
+export function roundText(client) {
+  const text = "Round " + (isNumber(client.current_round) ? client.current_round : 0);
+  const from = figuresRound(client);
+  return from === null ? text : text + " · acc. from round " + from;
+}
+
 /** statuses: clientStatuses(groups); onSelect(id) when a row is chosen. */
 export function createClientListView(root, statuses, onSelect) {
   const list = root.querySelector("#client-list");
@@ -78,7 +96,7 @@ export function createClientListView(root, statuses, onSelect) {
     setStatusClass(row.statusDot, client.status);
     setText(row.statusLabel, statusInfo(client.status).label);
     setText(row.accuracy, formatPercent(client.accuracy));
-    setText(row.round, "Round " + (isNumber(client.current_round) ? client.current_round : 0));
+    setText(row.round, roundText(client));
     setText(row.meta, client.dataset_name || "No dataset");
     renderSeen(row, nowMs);
     setAttr(row.button, "title", formatReason(client, nowMs) || null);

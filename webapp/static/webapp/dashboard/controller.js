@@ -7,7 +7,7 @@ import { createClientListView } from "./client-list.js";
 import { createDetailView } from "./detail.js";
 import { setHidden, setText } from "./dom.js";
 import { createJobView, createOverviewView } from "./overview.js";
-import { Poller, pollSettings } from "./polling.js";
+import { Poller, inFinalRound, pollSettings } from "./polling.js";
 import { clientStatuses, isFinishedJobStatus } from "./statuses.js";
 import { clientHash, clientUrl, parseClientHash } from "./urls.js";
 
@@ -52,6 +52,7 @@ export function createDashboard(root, config) {
     detailKey: null, // detailKey() of what the charts and the timeline show
     detailSeq: 0, // numbers detail requests: an answer for an older one is dropped
     finished: false, // the job has ended
+    finalRound: false, // the job is in its last round (inFinalRound)
     loadedOnce: false,
     revealed: false // the #client_<id> row was scrolled into view once
   };
@@ -66,6 +67,7 @@ export function createDashboard(root, config) {
     load: loadSnapshots,
     describe: () => ({
       finished: state.finished,
+      finalRound: state.finalRound,
       training: [...state.clients.values()].some((c) => statuses.isTraining(c.status))
     }),
     onFailure: showPollFailure,
@@ -210,6 +212,7 @@ export function createDashboard(root, config) {
   function renderJob(job) {
     jobView.render(job);
     state.finished = isFinishedJobStatus(job.status);
+    state.finalRound = inFinalRound(job);
   }
 
   function renderClients(body) {

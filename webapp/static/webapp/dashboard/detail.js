@@ -13,6 +13,7 @@ import {
   clearChart, createPerformanceChart, createResponseTimeChart, describeLatestRound, drawSeries,
   performanceSeries
 } from "./charts.js";
+import { figuresRound } from "./client-list.js";
 
 /** statuses: clientStatuses(groups), for the timeline's "Rejoined". */
 export function createDetailView(root, statuses) {
@@ -82,7 +83,8 @@ export function createDetailView(root, statuses) {
       setText(fields.status, statusInfo(client.status).label);
       setText(fields.status_reason, formatReason(client, nowMs));
       setText(fields.round, isNumber(client.current_round) ? String(client.current_round) : DASH);
-      setText(fields.accuracy, formatPercent(client.accuracy));
+      const from = figuresRound(client);
+      setText(fields.accuracy, formatPercent(client.accuracy) + (from === null ? "" : ` (round ${from})`));
       setText(fields.loss, formatLoss(client.loss));
       setText(fields.samples, formatCount(client.train_samples) + " / " + formatCount(client.test_samples));
       setText(fields.response_time, formatSeconds(client.response_time));

@@ -8,12 +8,28 @@ import {
 } from "./dom.js";
 import { isStoppableJobStatus } from "./statuses.js";
 
+/**
+ * What the header says about how the job ended: a stop is the user's choice, told neutrally
+ * ("Stopped by alice at 16:40:12", from the job's reason "stopped by alice" and its end);
+ * anything else in error_message is an error. `formatTime` turns an ISO time into text.
+ */
+export function jobNotice(job, formatTime = (iso) => new Date(iso).toLocaleString()) {
+  if (job.status === "stopped") {
+    const who = job.error_message || "stopped";
+    const when = job.finished_at ? " at " + formatTime(job.finished_at) : "";
+    return { error: null, stopped: who.charAt(0).toUpperCase() + who.slice(1) + when };
+  }
+  return { error: job.error_message || null, stopped: null };
+}
+
 export function createJobView(root) {
   const nodes = {
     name: root.querySelector('[data-job="name"]'),
     badgeSlot: root.querySelector('[data-job="status-badge"]'),
     error: root.querySelector('[data-job="error"]'),
     errorBox: root.querySelector("#job-error"),
+    stopped: root.querySelector('[data-job="stopped"]'),
+    stoppedBox: root.querySelector("#job-stopped"),
     round: root.querySelector('[data-stat="round"]'),
     progress: root.querySelector('[data-stat="round-progress"]'),
     stopForm: root.querySelector("#stop-job-form"),
@@ -32,8 +48,11 @@ export function createJobView(root) {
       updateStatusBadge(badge, job.status);
       setText(nodes.round, formatRound(job.current_round, job.total_rounds));
       setProgress(nodes.progress, job.current_round, job.total_rounds);
-      setText(nodes.error, job.error_message || "");
-      setHidden(nodes.errorBox, !job.error_message);
+      const notice = jobNotice(job);
+      setText(nodes.error, notice.error || "");
+      setHidden(nodes.errorBox, !notice.error);
+      setText(nodes.stopped, notice.stopped || "");
+      setHidden(nodes.stoppedBox, !notice.stopped);
       setHidden(nodes.stopForm, !isStoppableJobStatus(job.status));
       setHidden(nodes.download, !(job.status === "completed" && job.model_available !== false));
     },

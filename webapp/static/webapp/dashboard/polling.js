@@ -1,7 +1,8 @@
 /*
  * How often the dashboard asks the server, and what it says about how fresh its data is.
  *
- * The pace follows what can change: fast while a client trains, slower between rounds, slow
+ * The pace follows what can change: fast while a client trains and through the final round,
+ * slower between earlier rounds, slow
  * once the job has ended, all slower still in a hidden tab; after a failure, retries back
  * off exponentially up to a ceiling. The intervals come from the server's settings
  * (dashboard-config `poll`), so tests and deployments tune them without touching this file.
@@ -28,11 +29,21 @@ export function pollSettings(given) {
   return settings;
 }
 
-/** Why the next poll comes when it does: retrying, ended, training or between_rounds. */
-export function pollMode({ failures, finished, training }) {
+/**
+ * Why the next poll comes when it does: retrying, ended, training or between_rounds. The
+ * final round keeps the training pace even once every client has reported: the job ends
+ * right after it, and the page should say so within one fast poll, not a slow one.
+ */
+export function pollMode({ failures, finished, training, finalRound = false }) {
   if (failures > 0) return "retrying";
   if (finished) return "ended";
-  return training ? "training" : "between_rounds";
+  return training || finalRound ? "training" : "between_rounds";
+}
+
+/** The job has reached its last round (and has not ended): its end is the next news. */
+export function inFinalRound(job) {
+  return Boolean(job) && isNumber(job.current_round) && isNumber(job.total_rounds)
+    && job.total_rounds > 0 && job.current_round >= job.total_rounds;
 }
 
 /** Milliseconds until the next poll. A retry's back-off ignores visibility: it is a repair. */
