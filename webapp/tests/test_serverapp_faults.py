@@ -366,3 +366,24 @@ def test_a_site_that_rejoins_mid_round_stays_offline_until_the_round_it_lost_is_
     assert lost < round_1_over < rejoined, moves
     assert job.clients_status[madrid_id]["rounds_missed"] == [1]
     assert job.clients_status[madrid_id]["status"] == "completed"  # it reported round 2
+
+
+def test_a_site_back_too_late_for_the_final_round_ends_dropped_not_completed(
+    owner, grid, clock, madrid
+):
+    job = make_job(owner, total_rounds=3)
+    barcelona = FakeSite(BARCELONA, token=BARCELONA, train_seconds=10.0)  # ~10 s rounds
+    grid.start_node(11, barcelona)
+    grid.start_node(12, madrid)
+    grid.at(12.0, lambda: grid.kill(12))  # in round 2, after its round-1 report
+    grid.at(24.0, lambda: grid.start_node(13, madrid))  # back during round 3
+
+    job = run_job(job, grid, clock)
+
+    assert job.status == "completed", job.error_message
+    _, entry = client_of(job, MADRID)
+    assert entry["status"] == "dropped"
+    assert entry["status_reason"] == "reported 1 of 3 rounds; missed 2–3"
+    assert (entry["rounds_reported"], entry["rounds_missed"]) == (1, [2, 3])
+    _, survivor = client_of(job, BARCELONA)
+    assert (survivor["status"], survivor.get("rounds_missed", [])) == ("completed", [])
