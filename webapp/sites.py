@@ -132,6 +132,8 @@ class Health:
     problem: str | None = None  # None: the API answers and the SuperNode runs
     # Known dead (refused, SuperNode stopped), as opposed to an answer that did not come in time.
     down: bool = False
+    # The site answers but its SuperNode is not running: any work sent to its node is lost.
+    supernode_stopped: bool = False
 
 
 def site_health(connection: Connection) -> Health:
@@ -142,5 +144,9 @@ def site_health(connection: Connection) -> Health:
     except SiteError as exc:
         return Health(f"site {connection.name}: {exc}", down=not exc.timed_out)
     if health.get("supernode") != "running":
-        return Health(f"site {connection.name}: its SuperNode is not running", down=True)
+        return Health(
+            f"site {connection.name}: its SuperNode is not running",
+            down=True,
+            supernode_stopped=True,
+        )
     return Health()

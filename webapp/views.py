@@ -17,10 +17,10 @@ from webapp.tracking import status
 # The overview cards: (data-stat key, label, hint); the dashboard's scripts fill the values.
 OVERVIEW_CARDS = [
     ("total", "Clients", ""),
-    ("active", "Active", "connected or training"),
-    ("warning", "Warnings", "error, offline or slow"),
-    ("accuracy", "Average accuracy", ""),
-    ("health", "Federation health", "share of clients active"),
+    ("active", "Active", "connected, training, reported or slow; completed once ended"),
+    ("warning", "Warnings", "error, offline, slow or dropped"),
+    ("accuracy", "Average accuracy", "the latest round's reporters"),
+    ("health", "Federation health", "share of clients connected, training, reported or completed"),
     ("round", "Progress", ""),
     ("stragglers", "Stragglers", "slower than the round's others"),
     ("samples", "Average samples", "training rows per client"),

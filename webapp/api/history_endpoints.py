@@ -1,4 +1,4 @@
-"""A job's round history as CSV: one row per client per round it took part in."""
+"""A job's round history as CSV: one row per client per round it took part in or missed."""
 
 import csv
 from collections.abc import Iterator
@@ -23,6 +23,8 @@ HISTORY_CSV_HEADER = [
     "status",
     "recorded_at",
 ]
+# The status of a round that ended without a report from the client.
+MISSED = "missed"
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -34,10 +36,13 @@ def _csv_cell(value: Any) -> Any:
 
 
 def history_rows(job: TrainingJob) -> Iterator[list[Any]]:
-    """One row per client per round it took part in, from the history and event rows.
+    """One row per client per round it took part in or missed, from the history and event
+    rows and the rounds each client missed.
 
     A round's status is the client's last event in it (reported, error, completed, …), so a
-    round that failed has a row too, with empty metrics.
+    round that failed has a row too, with empty metrics; a round that ended without a report
+    from the client is `missed`, also when nothing happened to it in that round (its site was
+    away the whole time).
     """
     round_status: dict[tuple[str, int], str] = {}
     for client_id, round_, status in (
@@ -47,6 +52,9 @@ def history_rows(job: TrainingJob) -> Iterator[list[Any]]:
         .iterator()
     ):
         round_status[(client_id, round_)] = status
+    for client_id, entry in (job.clients_status or {}).items():
+        for round_ in entry.get("rounds_missed", []):
+            round_status[(client_id, round_)] = MISSED
     metrics = {
         (m.client_id, m.round): m
         for m in ClientRoundMetric.objects.filter(job=job).order_by().iterator()

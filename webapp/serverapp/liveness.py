@@ -9,7 +9,7 @@ again later is a healed partition and the client is `connected` again.
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -82,7 +82,7 @@ class LivenessMonitor:
     whole, never changed in place, so the other thread reads an old or a new value, never a
     half-written one: `online` and `_loop_beat` (and each `ClientSlot.node_id`) are written by
     the round loop only, `SiteProber.health` by the prober only. The tracker has its own lock.
-    `_lost_at` and `_alerted_alive` belong to the round loop alone.
+    `_lost_at`, `_found_at` and `_alerted_alive` belong to the round loop alone.
     """
 
     def __init__(
@@ -108,6 +108,9 @@ class LivenessMonitor:
         self.online: dict[int, NodeInfo] = {}  # the SuperLink's online nodes, last asked
         self._loop_beat = clock.monotonic()
         self._lost_at: dict[str, datetime] = {}
+        # When each client's site last identified a node: a health answer from before that
+        # says nothing about the node serving it now.
+        self._found_at: dict[str, datetime] = {}
         self._alerted_alive: int | None = None
 
     def beat(self) -> None:
@@ -131,6 +134,7 @@ class LivenessMonitor:
     def found(self, client_id: str) -> None:
         """The client's site identified itself on a node: any earlier loss is over."""
         self._lost_at.pop(client_id, None)
+        self._found_at[client_id] = self.clock.now()
 
     def _health(self, client: ClientSlot, default_at: datetime) -> tuple[datetime, sites.Health]:
         if self.prober is None:
@@ -138,19 +142,22 @@ class LivenessMonitor:
         return self.prober.health.get(client.connection_id, (default_at, HEALTHY))
 
     def sites_alive(self) -> None:
-        """From the prober's thread: healthy sites whose node is online are alive now."""
+        """From the prober's thread: what each site says is shown on its clients' rows as soon
+        as it is known (a dead site is flagged within one probe, not one node check later),
+        and healthy sites whose node is online are alive now."""
         online = self.online
         for client in self.clients.values():
             status = self.tracker.statuses.get(client.client_id)
             if client.node_id is None or status in NOT_WATCHED:
                 continue
-            if status == ClientStatus.OFFLINE or client.node_id not in online:
-                continue  # only the round loop decides about lost or rejoining clients
             asked_at, health = (
                 self.prober.health.get(client.connection_id, (None, HEALTHY))
                 if self.prober is not None
                 else (None, HEALTHY)
             )
+            self.tracker.site_problem(client.client_id, health.problem, health.down)
+            if status == ClientStatus.OFFLINE or client.node_id not in online:
+                continue  # only the round loop decides about lost or rejoining clients
             if asked_at is not None and not health.down:
                 self.tracker.seen(client.client_id, asked_at)
         # A round loop stuck inside Flower (its pull retries for hours when the SuperLink's state
@@ -159,10 +166,13 @@ class LivenessMonitor:
             self.tracker.server_alive()
         self.tracker.flush_if_due()
 
-    def check_heartbeats(self, server_round: int) -> list[ClientSlot]:
+    def check_heartbeats(
+        self, server_round: int, in_round: Collection[str] = ()
+    ) -> list[ClientSlot]:
         """`last_seen` from the site's health and Flower's heartbeats; returns the clients
-        lost now: their node left the SuperLink, or their site has been known down longer
-        than the threshold."""
+        lost now: their node left the SuperLink, their site has been known down longer than
+        the threshold, or (for the clients in `in_round`, still awaited this round) their
+        site says its SuperNode is not running — it took the round's work down with it."""
         wall = self.clock.now()
         lost = []
         for client in self.clients.values():
@@ -171,7 +181,21 @@ class LivenessMonitor:
                 continue
             asked_at, health = self._health(client, wall)
             problem = health.problem
-            self.tracker.site_problem(client.client_id, problem)
+            self.tracker.site_problem(client.client_id, problem, health.down)
+            found_at = self._found_at.get(client.client_id)
+            if (
+                health.supernode_stopped
+                and client.client_id in in_round
+                and status != ClientStatus.OFFLINE
+                and (found_at is None or asked_at > found_at)
+            ):
+                # Flower keeps the dead node online for a minute, and the site restarts its
+                # SuperNode as a new node: waiting for either would hide the lost round.
+                self.lose(
+                    client, server_round, f"{problem}; its work in round {server_round} is lost"
+                )
+                lost.append(client)
+                continue
             node = self.online.get(client.node_id)
             if node is None:
                 if status != ClientStatus.OFFLINE:

@@ -57,6 +57,9 @@ class JobRunner:
         self.server_round = 0
         self.model_file: Path | None = None
         self.pushed: dict[str, Pushed] = {}  # this round's messages still awaiting a reply
+        # Clients whose site rejoined on a new node while they were in the round: `offline`
+        # for the rest of it (its work is lost), `connected` when it ends.
+        self._rejoined: dict[str, str] = {}  # client id -> the rejoin's reason
         self._last_node_check = float("-inf")
 
     # --- watching nodes: identity, heartbeats, rejoin -------------------------------------
@@ -73,7 +76,8 @@ class JobRunner:
             # A site whose SuperNode restarted comes back as a new node: asking every new
             # node lets its clients rejoin at the next round.
             self.directory.ask_new_nodes(self.liveness.online)
-            for client in self.liveness.check_heartbeats(self.server_round):
+            in_round = {sent.client_id for sent in self.pushed.values()}
+            for client in self.liveness.check_heartbeats(self.server_round, in_round):
                 self._drop_pushed(client.client_id)
             self.tracker.server_alive()
         self.tracker.flush_if_due()
@@ -85,20 +89,26 @@ class JobRunner:
             self.tracker.connected(client.client_id, node_id, self.server_round)
             return
         # The site's SuperNode restarted: whatever its old node was doing is lost.
+        in_round = any(sent.client_id == client.client_id for sent in self.pushed.values())
         self._drop_pushed(client.client_id)
         if self.tracker.statuses.get(client.client_id) != ClientStatus.OFFLINE:
+            lost_work = f"; its work in round {self.server_round} is lost" if in_round else ""
             self.tracker.lost(
                 client.client_id,
                 self.server_round,
-                f"node {old} was replaced by node {node_id}: the site's SuperNode restarted",
+                f"node {old} was replaced by node {node_id}: the site's SuperNode restarted"
+                + lost_work,
             )
-        self.tracker.connected(
-            client.client_id,
-            node_id,
-            self.server_round,
+        rejoined = (
             f"site {client.site_name} rejoined as node {node_id} (was node {old}); "
-            "it trains again from the next round",
+            "it trains again from the next round"
         )
+        if in_round or client.client_id in self._rejoined:
+            # Shown `connected` now, the lost round would never be seen (both land in one
+            # flush): it stays `offline` until the round it missed is over.
+            self._rejoined[client.client_id] = rejoined
+            return
+        self.tracker.connected(client.client_id, node_id, self.server_round, rejoined)
 
     def _drop_pushed(self, client_id: str) -> None:
         self.pushed = {
@@ -146,6 +156,7 @@ class JobRunner:
             if new_arrays is None:
                 raise JobFailed(f"round {server_round}: nothing to aggregate")
             arrays = new_arrays
+            self.tracker.round_ended(server_round)
             self.tracker.flush()
         self.model_file = save_model(self.plan, arrays, self.server_round, self.model_dir)
 
@@ -211,4 +222,9 @@ class JobRunner:
                 f"no reply within the round timeout ({self.timeouts.round:.0f} s)",
             )
         self.pushed = {}
+        for client_id, reason in self._rejoined.items():
+            client = self.clients[client_id]
+            if client.node_id is not None:
+                self.tracker.connected(client_id, client.node_id, server_round, reason)
+        self._rejoined = {}
         return good

@@ -20,6 +20,11 @@ CLIENT_KEYS = {
     "test_samples",
     "response_time",
     "last_seen",
+    "reported_round",
+    "rounds_reported",
+    "rounds_missed",
+    "site_problem",
+    "site_down",
 }
 
 
@@ -45,10 +50,12 @@ def test_it_returns_every_client_in_the_documented_shape(owner, owner_client):
     assert pending["accuracy"] is None
     assert body["overview_stats"] == {
         "total_clients": 2,
-        "active_clients": 0,
+        "active_clients": 1,  # a client that has reported waits for the next round
         "warning_clients": 0,
         "avg_accuracy": 0.85,
-        "federation_health": 0.0,
+        "accuracy_round": 1,
+        "accuracy_clients": 1,
+        "federation_health": 0.5,
         "stragglers": 0,
         "avg_samples": 80.0,
     }

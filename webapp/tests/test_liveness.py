@@ -160,9 +160,20 @@ def test_it_marks_a_killed_site_offline_and_finishes_the_job_without_it(
 
     kill_site(fragile, MADRID)
     killed_at = time.monotonic()
+    shown: set[str] = set()
+    flagged_after: float | None = None
+
+    def offline_row() -> dict | None:
+        nonlocal flagged_after
+        row = clients_by_site(api, job)[MADRID]
+        shown.add(row["status"])
+        if flagged_after is None and row["site_down"]:
+            flagged_after = time.monotonic() - killed_at
+        return row if row["status"] == "offline" else None
+
     try:
         offline = wait_for(
-            lambda: (row := clients_by_site(api, job)[MADRID])["status"] == "offline" and row,
+            offline_row,
             THRESHOLD + 5,
             "the killed site shows offline through the API",
             every=0.25,
@@ -172,7 +183,14 @@ def test_it_marks_a_killed_site_offline_and_finishes_the_job_without_it(
     finally:
         restart_site(fragile, MADRID)
 
-    print(f"killed site offline after {noticed_after:.1f} s (threshold {THRESHOLD} s)")
+    print(
+        f"killed site flagged down after {flagged_after} s, offline after {noticed_after:.1f} s"
+        f" (threshold {THRESHOLD} s); shown meanwhile: {sorted(shown)}"
+    )
+    # Its client API refused from the start: the row says so within one probe (≤ 5 s), and
+    # a site known dead is never a mere straggler.
+    assert flagged_after is not None and flagged_after <= 5, flagged_after
+    assert "slow" not in shown, shown
     assert "Hospital Madrid" in offline["status_reason"]
     assert job.status == "completed", job.error_message
     final = clients_by_site(api, job)
@@ -234,6 +252,58 @@ def test_a_restarted_site_rejoins_and_reports_in_the_next_round(fragile, owner, 
     rejoined = [t for t in timeline if t[:2] == ("offline", "connected")]
     assert len(rejoined) == 1, timeline
     assert "rejoined as node" in rejoined[0][2]
+
+
+def kill_supernode(federation: Federation, name: str) -> None:
+    """SIGKILL a site's SuperNode (with its superexec and clientapps) and nothing else: the
+    site's process notices and restarts it, as a new Flower node."""
+    process = federation.services[name].process
+    for pid in descendants(process.pid):
+        if "flower-supernode" in cmdline(pid) and os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_supernode_killed_mid_round_shows_the_round_lost_then_rejoins(fragile, owner, api):
+    job = start_job(owner, fragile, rounds=4, **{"train-sleep": 8.0})
+    wait_for(
+        lambda: clients_by_site(api, job)[MADRID]["status"] == "training",
+        START_TIMEOUT,
+        "Madrid trains",
+    )
+    before = clients_by_site(api, job)[MADRID]
+    lost_round = before["current_round"]
+
+    kill_supernode(fragile, MADRID)
+    killed_at = time.monotonic()
+    offline = wait_for(
+        lambda: (row := clients_by_site(api, job)[MADRID])["status"] == "offline" and row,
+        THRESHOLD,
+        "the client whose SuperNode died shows offline",
+        every=0.25,
+    )
+    noticed_after = time.monotonic() - killed_at
+    rejoined = wait_for(
+        lambda: (
+            (row := clients_by_site(api, job)[MADRID])["node_id"] != before["node_id"]
+            and row["status"] in ("connected", "training", "reported")
+            and row
+        ),
+        120,
+        "Madrid rejoins on its restarted SuperNode",
+    )
+    rejoined_after = time.monotonic() - killed_at
+    job = wait_until_finished(job)
+
+    print(
+        f"round {lost_round} lost: offline after {noticed_after:.1f} s (threshold {THRESHOLD} s),"
+        f" rejoined after {rejoined_after:.1f} s: {offline['status_reason']}"
+    )
+    assert f"its work in round {lost_round} is lost" in offline["status_reason"]
+    assert rejoined["node_id"] != before["node_id"]
+    assert job.status == "completed", job.error_message
+    final = clients_by_site(api, job)[MADRID]
+    assert lost_round in final["rounds_missed"]
+    assert final["rounds_reported"] + len(final["rounds_missed"]) == 4
 
 
 def test_a_site_training_longer_than_the_threshold_stays_training(fragile, owner, api):

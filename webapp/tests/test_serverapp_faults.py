@@ -187,7 +187,8 @@ def test_a_new_node_for_a_site_replaces_its_old_node_even_before_that_one_is_dro
     assert (
         "training",
         "offline",
-        "node 12 was replaced by node 13: the site's SuperNode restarted",
+        "node 12 was replaced by node 13: the site's SuperNode restarted; "
+        "its work in round 1 is lost",
     ) in events
     assert [e[2] for e in events if e[:2] == ("offline", "connected")] == [
         f"site {MADRID} rejoined as node 13 (was node 12); it trains again from the next round"
@@ -319,3 +320,52 @@ def test_a_reply_after_the_rounds_deadline_is_not_counted(owner, grid, clock, ma
     assert rounds_reported(job, client_id) == []
     assert trains_sent_to(grid, 12) == 1
     assert rounds_reported(job, client_of(job, BARCELONA)[0]) == [1, 2]
+
+
+def test_a_site_that_rejoins_mid_round_stays_offline_until_the_round_it_lost_is_over(
+    owner, grid, clock, madrid
+):
+    job = make_job(owner, total_rounds=2)
+    barcelona = FakeSite(BARCELONA, token=BARCELONA, train_seconds=8.0)  # a long round 1
+    grid.start_node(11, barcelona)
+    grid.start_node(12, madrid)
+    grid.at(1.0, lambda: grid.freeze(12))
+    grid.at(1.0, lambda: grid.start_node(13, madrid))  # its site restarted the SuperNode
+
+    job = run_job(job, grid, clock)
+
+    assert job.status == "completed", job.error_message
+    madrid_id, _ = client_of(job, MADRID)
+    barcelona_id, _ = client_of(job, BARCELONA)
+    moves = [
+        (e.client_id, e.round, e.old_status, e.new_status)
+        for e in ClientEvent.objects.filter(job=job).order_by("pk")
+    ]
+    lost = moves.index((madrid_id, 1, "training", "offline"))
+    rejoined = moves.index((madrid_id, 1, "offline", "connected"))
+    round_1_over = moves.index((barcelona_id, 1, "training", "reported"))
+    # Offline while round 1 went on without it (a dashboard poll sees it), connected after.
+    assert lost < round_1_over < rejoined, moves
+    assert job.clients_status[madrid_id]["rounds_missed"] == [1]
+    assert job.clients_status[madrid_id]["status"] == "completed"  # it reported round 2
+
+
+def test_a_site_back_too_late_for_the_final_round_ends_dropped_not_completed(
+    owner, grid, clock, madrid
+):
+    job = make_job(owner, total_rounds=3)
+    barcelona = FakeSite(BARCELONA, token=BARCELONA, train_seconds=10.0)  # ~10 s rounds
+    grid.start_node(11, barcelona)
+    grid.start_node(12, madrid)
+    grid.at(12.0, lambda: grid.kill(12))  # in round 2, after its round-1 report
+    grid.at(24.0, lambda: grid.start_node(13, madrid))  # back during round 3
+
+    job = run_job(job, grid, clock)
+
+    assert job.status == "completed", job.error_message
+    _, entry = client_of(job, MADRID)
+    assert entry["status"] == "dropped"
+    assert entry["status_reason"] == "reported 1 of 3 rounds; missed 2–3"
+    assert (entry["rounds_reported"], entry["rounds_missed"]) == (1, [2, 3])
+    _, survivor = client_of(job, BARCELONA)
+    assert (survivor["status"], survivor.get("rounds_missed", [])) == ("completed", [])

@@ -130,3 +130,64 @@ def test_a_round_loop_stuck_longer_than_a_round_stops_the_servers_heartbeat(setu
     tracker.flush()
     job.refresh_from_db()
     assert job.server_seen_at == clock.now()
+
+
+STOPPED = sites.Health(
+    "site Hospital Madrid: its SuperNode is not running", down=True, supernode_stopped=True
+)
+
+
+def test_a_site_known_down_is_flagged_on_its_row_as_soon_as_it_is_probed(setup, clock, job):
+    monitor, tracker, prober, client, _ = setup
+    monitor.refresh([node_heartbeating_at(clock)])
+    tracker.training(client.client_id, 1)
+    prober.health[client.connection_id] = (clock.now(), DOWN)
+
+    monitor.sites_alive()  # the prober's thread, right after asking: no node check needed
+    tracker.flush()
+
+    job.refresh_from_db()
+    entry = job.clients_status[client.client_id]
+    assert (entry["site_problem"], entry["site_down"]) == (DOWN.problem, True)
+    assert entry["status"] == "training"  # offline only once the threshold has passed
+
+    prober.health[client.connection_id] = (clock.now(), sites.Health())
+    monitor.sites_alive()
+    tracker.flush()
+
+    job.refresh_from_db()
+    entry = job.clients_status[client.client_id]
+    assert (entry["site_problem"], entry["site_down"]) == (None, False)
+
+
+def test_a_supernode_that_stopped_mid_round_loses_the_clients_round_at_once(setup, clock, job):
+    monitor, tracker, prober, client, sent = setup
+    monitor.found(client.client_id)
+    monitor.refresh([node_heartbeating_at(clock)])  # Flower still lists the dead node
+    tracker.training(client.client_id, 6)
+    clock.sleep(1)
+    prober.health[client.connection_id] = (clock.now(), STOPPED)
+
+    assert monitor.check_heartbeats(6, in_round={client.client_id}) == [client]
+    tracker.flush()
+
+    job.refresh_from_db()
+    entry = job.clients_status[client.client_id]
+    assert entry["status"] == "offline"
+    assert entry["status_reason"] == (
+        "site Hospital Madrid: its SuperNode is not running; its work in round 6 is lost"
+    )
+    assert [event for event, _ in sent][0] == "client_offline"
+
+
+def test_a_stopped_supernode_between_rounds_or_before_a_rejoin_loses_nothing(setup, clock, job):
+    monitor, tracker, prober, client, _ = setup
+    monitor.refresh([node_heartbeating_at(clock)])
+    prober.health[client.connection_id] = (clock.now(), STOPPED)
+
+    assert monitor.check_heartbeats(1) == []  # not in a round: nothing of its work is lost
+    clock.sleep(1)
+    monitor.found(client.client_id)  # its site identified a new node since it was asked
+    tracker.training(client.client_id, 2)
+    assert monitor.check_heartbeats(2, in_round={client.client_id}) == []
+    assert tracker.statuses[client.client_id] == "training"

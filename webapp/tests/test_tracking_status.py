@@ -158,6 +158,80 @@ def test_it_applies_the_absolute_slow_rule_when_set(settings):
 # --- the groups --------------------------------------------------------------------------
 
 
+def test_a_site_known_down_is_never_slow_and_its_row_says_what_the_site_reported(settings):
+    settings.CLIENT_TIMEOUT_THRESHOLD = 30
+    started = NOW - timedelta(seconds=25)
+    training = entry(
+        "training",
+        NOW - timedelta(seconds=5),  # Flower still heartbeats for the dead site's node
+        round_started_at=started.isoformat(),
+        current_round=1,
+        site_problem="site Hospital Madrid: site API at 127.0.0.1:5000 is unreachable",
+        site_down=True,
+    )
+
+    status, reason, expected_at = tracking.derive_status(
+        training, NOW, job_finished=False, round_response_times=[4.0, 5.0]
+    )
+
+    assert (status, expected_at) == ("training", None)
+    assert reason == "site Hospital Madrid: site API at 127.0.0.1:5000 is unreachable"
+    # Offline still follows once nothing has been heard for the threshold.
+    status, reason, _ = tracking.derive_status(
+        training, NOW + timedelta(seconds=26), job_finished=False, round_response_times=[4.0]
+    )
+    assert status == "offline"
+    assert reason.endswith("; site Hospital Madrid: site API at 127.0.0.1:5000 is unreachable")
+
+
+def test_the_overview_counts_reported_clients_active_and_healthy_mid_round():
+    job = TrainingJob(
+        status="running",
+        clients_status={
+            "a": entry("reported", NOW, current_round=2, accuracy=0.9, reported_round=2),
+            "b": entry("reported", NOW, current_round=2, accuracy=0.8, reported_round=2),
+            "c": entry("training", NOW, current_round=2, accuracy=0.6, reported_round=1),
+        },
+    )
+
+    stats = tracking.overview_stats(tracking.client_rows(job, NOW))
+
+    assert (stats["active_clients"], stats["federation_health"]) == (3, 1.0)
+    # The averages are round 2's, from its two reporters: c's round-1 figure is left out.
+    assert stats["accuracy_round"] == 2
+    assert stats["accuracy_clients"] == 2
+    assert stats["avg_accuracy"] == pytest.approx(0.85)
+
+
+def test_a_completed_job_whose_clients_all_completed_is_fully_healthy():
+    job = TrainingJob(
+        status="completed",
+        clients_status={
+            "a": entry("completed", NOW, current_round=3, accuracy=0.9, reported_round=3),
+            "b": entry("completed", NOW, current_round=3, accuracy=0.7, reported_round=3),
+        },
+    )
+
+    stats = tracking.overview_stats(tracking.client_rows(job, NOW))
+
+    assert (stats["active_clients"], stats["federation_health"]) == (2, 1.0)
+
+
+def test_a_dropped_client_is_a_warning_and_not_healthy():
+    job = TrainingJob(
+        status="completed",
+        clients_status={
+            "a": entry("completed", NOW, current_round=6, accuracy=0.9, reported_round=6),
+            "b": entry("dropped", NOW, current_round=2, accuracy=0.5, reported_round=2),
+        },
+    )
+
+    stats = tracking.overview_stats(tracking.client_rows(job, NOW))
+
+    assert (stats["warning_clients"], stats["federation_health"]) == (1, 0.5)
+    assert (stats["avg_accuracy"], stats["accuracy_round"]) == (0.9, 6)
+
+
 def test_every_status_but_slow_is_stored_and_has_a_row_in_the_transition_table():
     assert set(client_status.TRANSITIONS) == set(ClientStatus) - {ClientStatus.SLOW}
     assert all(ClientStatus.SLOW not in moves for moves in client_status.TRANSITIONS.values())
@@ -170,7 +244,7 @@ def test_nothing_leaves_a_terminal_status_and_an_unusable_one_is_left_by_connect
 
 
 def test_a_failed_client_is_not_watched_for_liveness_but_may_connect_again():
-    assert sorted(client_status.NOT_WATCHED) == ["completed", "error", "stopped"]
+    assert sorted(client_status.NOT_WATCHED) == ["completed", "dropped", "error", "stopped"]
     assert ClientStatus.CONNECTED in client_status.TRANSITIONS[ClientStatus.ERROR]
 
 
@@ -179,7 +253,7 @@ def test_the_dashboard_gets_every_group_it_shows_as_lists_of_known_statuses():
 
     assert set(groups) == {"all", "active", "warning", "terminal", "unusable", "training"}
     assert groups["all"] == [status.value for status in ClientStatus]
-    assert groups["terminal"] == ["completed", "stopped"]
+    assert groups["terminal"] == ["completed", "dropped", "stopped"]
     for name, statuses in groups.items():
         assert set(statuses) <= set(groups["all"]), name
 
@@ -205,6 +279,7 @@ entries = st.fixed_dictionaries(
     optional={
         "status_reason": st.sampled_from(["site said no", ""]),
         "site_problem": st.sampled_from(["site X: unreachable", None]),
+        "site_down": st.booleans(),
     },
 )
 

@@ -25,6 +25,11 @@ METHODS: dict[str, tuple[Callable[[tracking.ClientTracker, str], None], ClientSt
     "failed": (lambda t, c: t.failed(c, 1, "the site's dataset changed"), S.ERROR),
     "lost": (lambda t, c: t.lost(c, 1, "node 7 left the SuperLink"), S.OFFLINE),
     "finish_clients(completed)": (lambda t, c: t.finish_clients(S.COMPLETED, 1), S.COMPLETED),
+    # A client that did not report in the job's final round is dropped, not completed.
+    "finish_clients(dropped)": (
+        lambda t, c: (t.round_ended(1), t.finish_clients(S.COMPLETED, 1)),
+        S.DROPPED,
+    ),
     "finish_clients(stopped)": (lambda t, c: t.finish_clients(S.STOPPED, 1, "stopped"), S.STOPPED),
 }
 TABLE = {(old, new) for old, moves in TRANSITIONS.items() for new in moves}

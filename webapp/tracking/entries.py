@@ -45,6 +45,10 @@ class ClientEntry(TypedDict):
     node_id: NotRequired[str]  # text: Flower's node ids are unsigned 64-bit
     round_started_at: NotRequired[str]
     site_problem: NotRequired[str | None]
+    site_down: NotRequired[bool]  # the site is known down: its API refuses or its SuperNode stopped
+    reported_round: NotRequired[int]  # the round accuracy/loss/samples are from
+    rounds_reported: NotRequired[int]
+    rounds_missed: NotRequired[list[int]]  # rounds that ended without a report from it
 
 
 def new_client_id(taken: Iterable[str] = ()) -> str:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from webapp.models import ClientRoundMetric, TrainingJob
 from webapp.tracking.entries import ClientEntry
-from webapp.tracking.status import ACTIVE, WARNING, ClientStatus, derive_statuses
+from webapp.tracking.status import ACTIVE, HEALTHY, WARNING, ClientStatus, derive_statuses
 
 
 class ClientRow(TypedDict):
@@ -30,6 +30,11 @@ class ClientRow(TypedDict):
     response_time: float | None
     last_seen: str | None
     node_id: str | None
+    reported_round: int | None
+    rounds_reported: int
+    rounds_missed: list[int]
+    site_problem: str | None
+    site_down: bool
 
 
 def client_rows(job: TrainingJob, now: datetime | None = None) -> list[ClientRow]:
@@ -57,40 +62,61 @@ def client_rows(job: TrainingJob, now: datetime | None = None) -> list[ClientRow
                 response_time=entry.get("response_time"),
                 last_seen=entry.get("last_seen"),
                 node_id=entry.get("node_id"),
+                # Entries written before reported_round existed: their figures are from the
+                # round they were last in.
+                reported_round=entry.get("reported_round")
+                or (entry.get("current_round") if entry.get("accuracy") is not None else None),
+                rounds_reported=entry.get("rounds_reported", 0),
+                rounds_missed=entry.get("rounds_missed", []),
+                site_problem=entry.get("site_problem"),
+                site_down=bool(entry.get("site_down")),
             )
         )
     return rows
 
 
 def overview_stats(rows: list[ClientRow]) -> dict[str, Any]:
-    """The overview cards: client counts by group, and the federation's health, stragglers
-    and average samples."""
-    accuracies = [r["accuracy"] for r in rows if r["accuracy"] is not None]
-    samples = [r["train_samples"] for r in rows if r.get("train_samples")]
-    active = sum(r["status"] in ACTIVE for r in rows)
+    """The overview cards: client counts by group, the federation's health, stragglers, and
+    the averages of the latest round any client reported (`accuracy_round`), over that round's
+    reporters only: a client that stopped reporting rounds ago does not weigh in."""
+    accuracy_round = max(
+        (r["reported_round"] for r in rows if r["reported_round"] and r["accuracy"] is not None),
+        default=None,
+    )
+    latest = [r for r in rows if accuracy_round and r["reported_round"] == accuracy_round]
+    accuracies = [r["accuracy"] for r in latest if r["accuracy"] is not None]
+    samples = [r["train_samples"] for r in latest if r["train_samples"]]
     return {
         "total_clients": len(rows),
-        "active_clients": active,
+        "active_clients": sum(r["status"] in ACTIVE for r in rows),
         "warning_clients": sum(r["status"] in WARNING for r in rows),
         "avg_accuracy": sum(accuracies) / len(accuracies) if accuracies else 0,
-        "federation_health": active / len(rows) if rows else 0,
+        "accuracy_round": accuracy_round,
+        "accuracy_clients": len(accuracies),
+        "federation_health": sum(r["status"] in HEALTHY for r in rows) / len(rows) if rows else 0,
         "stragglers": sum(r["status"] == ClientStatus.SLOW for r in rows),
         "avg_samples": sum(samples) / len(samples) if samples else 0,
     }
 
 
 def performance_history(job: TrainingJob, client_id: str) -> dict[str, list]:
-    """A client's per-round history from its rows (never simulated)."""
+    """A client's per-round history from its rows (never simulated). A round it missed is
+    there with no figures (nulls), so a chart shows a gap rather than joining its neighbours."""
     rows = list(
         ClientRoundMetric.objects.filter(job=job, client_id=client_id)
         .order_by("round")
         .values_list("round", "accuracy", "loss", "train_loss", "response_time")
     )
+    entry = (job.clients_status or {}).get(client_id, {})
+    reported = {r[0] for r in rows}
+    missed = [(rnd, None, None, None, None) for rnd in entry.get("rounds_missed", [])]
+    rows = sorted(rows + [m for m in missed if m[0] not in reported])
     return {
-        "labels": [f"Round {r[0]}" for r in rows],
+        "labels": [f"Round {r[0]}" + ("" if r[0] in reported else " (missed)") for r in rows],
         "rounds": [r[0] for r in rows],
         "accuracy": [r[1] for r in rows],
         "loss": [r[2] for r in rows],
         "train_loss": [r[3] for r in rows],
         "response_time": [r[4] for r in rows],
+        "missed": [r[0] not in reported for r in rows],
     }

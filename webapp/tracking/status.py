@@ -36,12 +36,14 @@ class ClientStatus(StrEnum):
     OFFLINE = "offline"
     SLOW = "slow"
     STOPPED = "stopped"
+    # The job completed, but the client did not report in its final round.
+    DROPPED = "dropped"
 
 
 S = ClientStatus
 
 # A client's last word in a job: nothing moves it on.
-TERMINAL = frozenset({S.COMPLETED, S.STOPPED})
+TERMINAL = frozenset({S.COMPLETED, S.STOPPED, S.DROPPED})
 # Not sent a round until its site answers again (it may: both are left by `connected`).
 UNUSABLE = frozenset({S.ERROR, S.OFFLINE})
 # What the clock may show otherwise: `offline` after a silence, and `slow` while training.
@@ -50,9 +52,12 @@ DERIVABLE = frozenset({S.CONNECTED, S.TRAINING, S.REPORTED})
 # node identifying itself as their site brings them back. An `offline` client stays watched,
 # so that its node heartbeating again (a healed partition) is noticed.
 NOT_WATCHED = TERMINAL | {S.ERROR}
-# The overview cards' groups.
-ACTIVE = frozenset({S.CONNECTED, S.TRAINING, S.SLOW})
-WARNING = frozenset({S.ERROR, S.OFFLINE, S.SLOW})
+# The overview cards' groups. A client that has reported waits for the next round: it is as
+# much a part of the federation as one training. `completed` only exists once the job ended.
+ACTIVE = frozenset({S.CONNECTED, S.TRAINING, S.REPORTED, S.SLOW, S.COMPLETED})
+# Federation health: the share of clients in these (a straggler is active, not healthy).
+HEALTHY = ACTIVE - {S.SLOW}
+WARNING = frozenset({S.ERROR, S.OFFLINE, S.SLOW, S.DROPPED})
 # A round is under way while any client is in one of these: the dashboard polls faster.
 TRAINING_LIKE = (S.TRAINING, S.SLOW)
 
@@ -61,15 +66,16 @@ TRAINING_LIKE = (S.TRAINING, S.SLOW)
 TRANSITIONS: dict[str, frozenset[ClientStatus]] = {
     # Straight to `training` too: the round loop records a client's connection first, but a
     # replay of rounds (the benchmarks, most tests) need not.
-    S.PENDING: frozenset({S.CONNECTED, S.TRAINING, S.ERROR, S.OFFLINE, S.COMPLETED, S.STOPPED}),
-    S.CONNECTED: frozenset({S.CONNECTED, S.TRAINING, S.ERROR, S.OFFLINE, S.COMPLETED, S.STOPPED}),
-    S.TRAINING: frozenset({S.TRAINING, S.REPORTED, S.ERROR, S.OFFLINE, S.COMPLETED, S.STOPPED}),
-    S.REPORTED: frozenset({S.CONNECTED, S.TRAINING, S.ERROR, S.OFFLINE, S.COMPLETED, S.STOPPED}),
+    S.PENDING: frozenset({S.CONNECTED, S.TRAINING, S.ERROR, S.OFFLINE, *TERMINAL}),
+    S.CONNECTED: frozenset({S.CONNECTED, S.TRAINING, S.ERROR, S.OFFLINE, *TERMINAL}),
+    S.TRAINING: frozenset({S.TRAINING, S.REPORTED, S.ERROR, S.OFFLINE, *TERMINAL}),
+    S.REPORTED: frozenset({S.CONNECTED, S.TRAINING, S.ERROR, S.OFFLINE, *TERMINAL}),
     # A job that ends leaves these as they are: the failure is what a user needs to see.
     S.ERROR: frozenset({S.CONNECTED, S.ERROR, S.OFFLINE}),
     S.OFFLINE: frozenset({S.CONNECTED, S.ERROR, S.OFFLINE}),
     S.COMPLETED: frozenset(),
     S.STOPPED: frozenset(),
+    S.DROPPED: frozenset(),
 }
 # `connected` is where a site that answers again comes back to.
 CONNECTS_FROM = frozenset(old for old, new in TRANSITIONS.items() if S.CONNECTED in new)
@@ -84,8 +90,9 @@ def dashboard_groups() -> dict[str, list[str]]:
     """The groups the dashboard needs, as JSON: it declares none of its own."""
     return {
         "all": [status.value for status in ClientStatus],
-        "active": sorted(ACTIVE),
-        "warning": sorted(WARNING),
+        "active": [status.value for status in ClientStatus if status in ACTIVE],
+        # In the order problems are listed in: the enum's.
+        "warning": [status.value for status in ClientStatus if status in WARNING],
         "terminal": sorted(TERMINAL),
         "unusable": sorted(UNUSABLE),
         "training": [status.value for status in TRAINING_LIKE],
@@ -167,7 +174,9 @@ def _deadlines(entry: "ClientEntry", threshold: float, rules: SlowRules) -> _Dea
     last_seen = parse_time(entry.get("last_seen"))
     offline_after = None if last_seen is None else last_seen + timedelta(seconds=threshold)
     started = parse_time(entry.get("round_started_at"))
-    if entry.get("status") != S.TRAINING or started is None:
+    # A site known down (its API refuses, its SuperNode stopped) is not a straggler: its row
+    # says what the site reported until it answers again or goes offline.
+    if entry.get("status") != S.TRAINING or started is None or entry.get("site_down"):
         return _Deadlines(offline_after, (), None)
     previous = entry.get("response_time")  # the client's own last round, if any
     return _Deadlines(
@@ -181,7 +190,10 @@ def _shown(
     entry: "ClientEntry", now: datetime, job_finished: bool, threshold: float, rules: SlowRules
 ) -> Derived:
     stored = entry.get("status", S.PENDING)
-    as_stored = Derived(stored, entry.get("status_reason"))
+    reason = entry.get("status_reason")
+    if entry.get("site_down") and stored in DERIVABLE:
+        reason = "; ".join(filter(None, [reason, entry.get("site_problem")])) or None
+    as_stored = Derived(stored, reason)
     deadlines = None if job_finished else _deadlines(entry, threshold, rules)
     if deadlines is None:
         return as_stored

@@ -55,6 +55,17 @@ class _Pending:
         return bool(self.fields or self.metrics or self.events or self.job_fields)
 
 
+def round_ranges(rounds: list[int]) -> str:
+    """[3, 4, 5, 6, 9] -> '3–6, 9'."""
+    spans: list[list[int]] = []
+    for rnd in sorted(set(rounds)):
+        if spans and rnd == spans[-1][1] + 1:
+            spans[-1][1] = rnd
+        else:
+            spans.append([rnd, rnd])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
+
+
 def _locked(method: Callable) -> Callable:
     @functools.wraps(method)
     def wrapper(self: "ClientTracker", *args: Any, **kwargs: Any) -> Any:
@@ -105,8 +116,19 @@ class ClientTracker:
             for cid, entry in job.clients_status.items()
             if (moment := parse_time(entry.get("last_seen"))) is not None
         }
-        self._site_problems: dict[str, str | None] = {
-            cid: entry.get("site_problem") for cid, entry in job.clients_status.items()
+        self._site_problems: dict[str, tuple[str | None, bool]] = {
+            cid: (entry.get("site_problem"), bool(entry.get("site_down")))
+            for cid, entry in job.clients_status.items()
+        }
+        # Participation: how many rounds each client reported, and which it missed.
+        self._rounds_reported: dict[str, int] = {
+            cid: entry.get("rounds_reported", 0) for cid, entry in job.clients_status.items()
+        }
+        self._rounds_missed: dict[str, list[int]] = {
+            cid: list(entry.get("rounds_missed", [])) for cid, entry in job.clients_status.items()
+        }
+        self._reported_round: dict[str, int] = {
+            cid: entry.get("reported_round", 0) for cid, entry in job.clients_status.items()
         }
         self._event_counts: dict[str, int] = dict(
             ClientEvent.objects.filter(job_id=job_id)
@@ -171,12 +193,15 @@ class ClientTracker:
         return self._last_seen.get(client_id)
 
     @_locked
-    def site_problem(self, client_id: str, problem: str | None) -> None:
-        """What the client's site says is wrong (None: healthy); shown with `offline`."""
+    def site_problem(self, client_id: str, problem: str | None, down: bool = False) -> None:
+        """What the client's site says is wrong (None: healthy), and whether that means the
+        site is known down (its API refuses, its SuperNode stopped) rather than slow to
+        answer. Shown with `offline`, and on the row of a site known down."""
         problem = problem[:MAX_REASON_LENGTH] if problem else None
-        if self._site_problems.get(client_id) != problem:
-            self._site_problems[client_id] = problem
-            self._set(client_id, site_problem=problem)
+        down = down and problem is not None
+        if self._site_problems.get(client_id) != (problem, down):
+            self._site_problems[client_id] = (problem, down)
+            self._set(client_id, site_problem=problem, site_down=down)
 
     @_locked
     def connected(
@@ -224,6 +249,14 @@ class ClientTracker:
             response_time=response_time,
             last_seen=now.isoformat(),
         )
+        if self._reported_round.get(client_id) != server_round:
+            self._reported_round[client_id] = server_round
+            self._rounds_reported[client_id] = self._rounds_reported.get(client_id, 0) + 1
+            self._set(
+                client_id,
+                reported_round=server_round,
+                rounds_reported=self._rounds_reported[client_id],
+            )
         self._pending.metrics[(client_id, server_round)] = {
             "accuracy": report.accuracy,
             "loss": report.loss,
@@ -254,13 +287,43 @@ class ClientTracker:
         self.job(server_seen_at=self._now())
 
     @_locked
+    def round_ended(self, server_round: int) -> None:
+        """The round is over: each client that did not report in it missed it."""
+        for client_id in self.statuses:
+            missed = self._rounds_missed.setdefault(client_id, [])
+            if self._reported_round.get(client_id) != server_round and server_round not in missed:
+                missed.append(server_round)
+                self._set(client_id, rounds_missed=list(missed))
+
+    def participation(self, client_id: str, total_rounds: int) -> str:
+        """'reported 2 of 6 rounds; missed 3–6'."""
+        missed = self._rounds_missed.get(client_id, [])
+        text = f"reported {self._rounds_reported.get(client_id, 0)} of {total_rounds} rounds"
+        return f"{text}; missed {round_ranges(missed)}" if missed else text
+
+    @_locked
     def finish_clients(self, status: str, server_round: int, reason: str = "") -> None:
         """At the end of a job every client takes its outcome (a terminal status), except
-        those already done and those whose failure or loss is what a user needs to see."""
+        those already done and those whose failure or loss is what a user needs to see.
+
+        A job that completes leaves `dropped`, not `completed`, a client that did not report
+        in its final round, with how many rounds it reported and which it missed.
+        """
         if status not in TERMINAL:
             raise ValueError(f"'{status}' is not an outcome a job can give its clients")
         for client_id, current in list(self.statuses.items()):
-            if current not in TERMINAL and current not in UNUSABLE:
+            if current in TERMINAL or current in UNUSABLE:
+                continue
+            if status == ClientStatus.COMPLETED and server_round in self._rounds_missed.get(
+                client_id, []
+            ):
+                self._transition(
+                    client_id,
+                    ClientStatus.DROPPED,
+                    server_round,
+                    self.participation(client_id, server_round),
+                )
+            else:
                 self._transition(client_id, status, server_round, reason)
 
     def flush_if_due(self) -> bool:

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { describeLatestRound, performanceSeries } from "../../static/webapp/dashboard/charts.js";
+import { describeLatestRound, lineSeries, performanceSeries } from "../../static/webapp/dashboard/charts.js";
 
 test("it turns a performance answer into the charts' series, gaps as null", () => {
   const series = performanceSeries({
@@ -31,4 +31,12 @@ test("it describes the latest round for screen readers", () => {
   const series = performanceSeries({ labels: ["Round 1", "Round 2"], accuracy: [0.5, null], loss: [0.6, 0.41] });
   assert.equal(describeLatestRound(series),
     "Accuracy and loss per round. Latest, Round 2: accuracy —, loss 0.4100.");
+});
+
+test("it leaves a gap for a round the client missed instead of joining its neighbours", () => {
+  assert.equal(lineSeries("Accuracy", "y", "#000000", {}).spanGaps, false);
+  const series = performanceSeries({
+    labels: ["Round 1", "Round 2 (missed)", "Round 3"], accuracy: [0.5, null, 0.6]
+  });
+  assert.deepEqual(series.accuracy, [50, null, 60]);
 });

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  DASH, describeEvent, formatAbsoluteTime, formatAddress, formatCount, formatLoss,
-  formatPercent, formatReason, formatRelativeTime, formatRound, formatSeconds, isNumber, toPercent
+  DASH, describeEvent, formatAccuracyHint, formatAbsoluteTime, formatAddress, formatCount, formatLoss,
+  formatPercent, formatReason, formatRelativeTime, formatRound, formatSeconds, formatStatusLabel, isFlagged, isNumber, toPercent
 } from "../../static/webapp/dashboard/format.js";
 import { clientStatuses } from "../../static/webapp/dashboard/statuses.js";
 import { STATUS_GROUPS } from "./helpers.js";
@@ -87,4 +87,20 @@ test("it tells each event as a sentence, with its round and message", () => {
     [{ old_status: "reported", new_status: "mystery" }, "Reported → Mystery"]
   ];
   for (const [event, sentence] of cases) assert.equal(describeEvent(event, comesBack), sentence);
+});
+
+test("it flags the row of a site known down while its client still shows training", () => {
+  const statuses = clientStatuses(STATUS_GROUPS);
+  const down = { status: "training", site_down: true };
+  assert.equal(formatStatusLabel(down), "Training · site down");
+  assert.equal(isFlagged(down, statuses), true);
+  assert.equal(formatStatusLabel({ status: "training", site_down: false }), "Training");
+  assert.equal(isFlagged({ status: "training" }, statuses), false);
+  assert.equal(isFlagged({ status: "dropped" }, statuses), true);
+});
+
+test("it says which round the average accuracy is from", () => {
+  assert.equal(formatAccuracyHint({ accuracy_round: 6, accuracy_clients: 2 }), "round 6, 2 clients");
+  assert.equal(formatAccuracyHint({ accuracy_round: 1, accuracy_clients: 1 }), "round 1, 1 client");
+  assert.equal(formatAccuracyHint({ accuracy_round: null }), "the latest round's reporters");
 });

@@ -29,8 +29,8 @@ test("it keeps an unknown status readable instead of hiding it", () => {
 
 test("it offers problems first in the filter, then what is under way, each status once", () => {
   assert.deepEqual(statuses.filterOrder, [
-    "error", "offline", "slow", "training", "connected",
-    "pending", "reported", "completed", "stopped"
+    "error", "offline", "slow", "dropped", "training", "connected",
+    "reported", "completed", "pending", "stopped"
   ]);
 });
 
@@ -40,7 +40,8 @@ test("it takes a status the server adds into the filter without a change here", 
 });
 
 test("it answers the groups' questions from the server's lists", () => {
-  assert.deepEqual(STATUS_GROUPS.all.filter(statuses.isWarning), ["error", "offline", "slow"]);
+  assert.deepEqual(STATUS_GROUPS.all.filter(statuses.isWarning),
+    ["error", "offline", "slow", "dropped"]);
   assert.deepEqual(STATUS_GROUPS.all.filter(statuses.isTraining), ["training", "slow"]);
   const without = clientStatuses({});
   assert.equal(without.isWarning("error"), false);

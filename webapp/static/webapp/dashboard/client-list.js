@@ -5,7 +5,9 @@
  * Enter/Space; arrow keys, Home and End move between the rows shown). The filter hides rows
  * rather than rebuilding the list.
  */
-import { formatPercent, formatReason, formatRelativeTime, isNumber } from "./format.js";
+import {
+  formatPercent, formatReason, formatRelativeTime, formatStatusLabel, isFlagged, isNumber
+} from "./format.js";
 import { el, setAttr, setHidden, setStatusClass, setText, toggleClass } from "./dom.js";
 import { statusInfo } from "./statuses.js";
 
@@ -94,13 +96,13 @@ export function createClientListView(root, statuses, onSelect) {
     row.client = client;
     setText(row.name, client.name || "Client " + client.id);
     setStatusClass(row.statusDot, client.status);
-    setText(row.statusLabel, statusInfo(client.status).label);
+    setText(row.statusLabel, formatStatusLabel(client));
     setText(row.accuracy, formatPercent(client.accuracy));
     setText(row.round, roundText(client));
     setText(row.meta, client.dataset_name || "No dataset");
     renderSeen(row, nowMs);
     setAttr(row.button, "title", formatReason(client, nowMs) || null);
-    toggleClass(row.button, "is-flagged", statuses.isWarning(client.status));
+    toggleClass(row.button, "is-flagged", isFlagged(client, statuses));
     setHidden(row.button, !statuses.matchesFilter(client, filter));
   }
 

@@ -52,6 +52,28 @@ export function formatReason(client, nowMs) {
   return parts.join(" — ");
 }
 
+/**
+ * A client's status as its row shows it: a site known down (its API refuses, its SuperNode
+ * stopped) says so beside the status, before the server calls it offline.
+ */
+export function formatStatusLabel(client) {
+  const label = statusInfo(client.status).label;
+  return client.site_down === true ? label + " · site down" : label;
+}
+
+/** Whether a client's row is flagged: a problem status, or its site known down. */
+export function isFlagged(client, statuses) {
+  return statuses.isWarning(client.status) || client.site_down === true;
+}
+
+/** The accuracy card's hint: which round its average is from, over how many clients. */
+export function formatAccuracyHint(stats) {
+  const round = stats && stats.accuracy_round;
+  if (!isNumber(round)) return "the latest round's reporters";
+  const n = isNumber(stats.accuracy_clients) ? stats.accuracy_clients : 0;
+  return `round ${round}, ${n} client${n === 1 ? "" : "s"}`;
+}
+
 export function formatRound(current, total) {
   return "Round " + (isNumber(current) ? current : 0) + " / " + (isNumber(total) ? total : 0);
 }

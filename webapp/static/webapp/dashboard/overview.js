@@ -2,7 +2,9 @@
  * The top of the page: the job's header (name, status, error, stop and download buttons) and
  * the overview cards. The cards' figures are the server's `overview_stats`, shown as sent.
  */
-import { DASH, formatCount, formatPercent, formatRound, isNumber } from "./format.js";
+import {
+  DASH, formatAccuracyHint, formatCount, formatPercent, formatRound, isNumber
+} from "./format.js";
 import {
   createStatusBadge, setHidden, setProgress, setText, toggleClass, updateStatusBadge
 } from "./dom.js";
@@ -71,6 +73,7 @@ export function createOverviewView(root) {
     active: stat("active"),
     warning: stat("warning"),
     accuracy: stat("accuracy"),
+    accuracyHint: stat("accuracy-hint"),
     health: stat("health"),
     healthProgress: stat("health-progress"),
     stragglers: stat("stragglers"),
@@ -87,6 +90,7 @@ export function createOverviewView(root) {
       setText(nodes.warning, String(stats.warning_clients));
       toggleClass(nodes.warning, "has-warnings", stats.warning_clients > 0);
       setText(nodes.accuracy, anyAccuracy ? formatPercent(stats.avg_accuracy) : DASH);
+      setText(nodes.accuracyHint, formatAccuracyHint(stats));
       setText(nodes.health, stats.total_clients ? health + "%" : DASH);
       setProgress(nodes.healthProgress, health, 100);
       setText(nodes.stragglers, String(stats.stragglers));

@@ -18,6 +18,7 @@ const LABELS = {
   offline: "Offline",
   slow: "Slow",
   stopped: "Stopped",
+  dropped: "Dropped",
   // job-only statuses
   running: "Running",
   failed: "Failed"
