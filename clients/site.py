@@ -8,11 +8,18 @@ runs the ClientApp (`clients.torch_client`) for each training message.
 
 The SuperNode's output (and that of the superexec/clientapp processes it spawns) goes to
 ``<flwr_home>/supernode.log``, so the site's own stderr stays readable; restarts append.
+
+The SuperNode dies with the site process however that ends (SIGKILL included): on Linux the
+kernel sends it a parent-death signal, and Flower's own processes under it (its superexec,
+each ClientApp) watch their parent's pid and exit when it goes. A restarted site therefore
+never finds a SuperNode of its previous life still answering with its site key.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import hmac
 import json
 import logging
@@ -65,6 +72,40 @@ def supernode_command(cfg: SiteConfig) -> list[str]:
         "--node-config",
         f'site-config="{cfg.path}"',
     ]
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux, None elsewhere. Looked up here, before any fork: a child of a
+    threaded process must not load libraries between fork and exec."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    return libc.prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A preexec_fn making the child get SIGKILL when the thread that started it exits (the
+    kernel's parent-death signal is tied to the thread): the supervisor starts the SuperNode
+    from the main thread or its monitor thread, which both last until the SuperNode is
+    stopped. None where the platform has no such signal."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            os._exit(126)  # unsupervisable: better no SuperNode than an orphan one
+        if os.getppid() != parent_pid:
+            # The parent died between fork and prctl: the signal will never come.
+            os._exit(126)
+
+    return preexec
 
 
 def supernode_env(cfg: SiteConfig) -> dict[str, str]:
@@ -120,6 +161,7 @@ class SuperNodeSupervisor:
                         stderr=subprocess.STDOUT,
                         # Its own group: stopping it must also reach superexec and clientapps.
                         start_new_session=True,
+                        preexec_fn=die_with_parent(os.getpid()),
                     )
             except OSError as e:
                 log.error("cannot start the SuperNode: %s", e)

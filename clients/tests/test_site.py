@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -270,8 +271,10 @@ def stop(process: subprocess.Popen[Any]) -> None:
             process.wait()
 
 
-@pytest.mark.flower
-def test_the_site_runs_restarts_and_finally_stops_its_supernode(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def superlink_and_site(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], tuple[str, int]]]:
+    """A real SuperLink and a site (`python -m clients.site`, its own session) whose SuperNode
+    has registered and started its superexec; yields the site process and its API address."""
     superlink_port, supernode_port = free_port(), free_port()
     env = flower_env(tmp_path / "superlink-home")
     write_breast_cancer_csv(tmp_path / "good.csv")
@@ -329,19 +332,55 @@ def test_the_site_runs_restarts_and_finally_stops_its_supernode(tmp_path: Path) 
                 # The SuperNode leads its own group, where it starts superexec once it has
                 # registered with the SuperLink.
                 wait_for(lambda: len(live_group(first)) >= 2, 60, "the SuperNode's superexec")
-
-                os.kill(first, signal.SIGKILL)  # a crash: the site restarts it after a back-off
-                wait_for(lambda: live_group(first) == [], 10, "the crashed group to be cleaned up")
-                wait_for(lambda: supernode_of(site.pid) not in (None, first), 20, "a restart")
-                second = supernode_of(site.pid)
-                assert second is not None
-                wait_for(lambda: len(live_group(second)) >= 2, 60, "the new superexec")
-
-                site.send_signal(signal.SIGTERM)
-
-                assert site.wait(30) == 0
-                assert live_group(second) == []
+                yield site, address
             finally:
                 stop(site)
         finally:
             stop(superlink)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process under `pid` (children, their children, …)."""
+    table = [(child, parent) for child, state, parent, _ in processes() if state != "Z"]
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in table if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid, state, _, _ in processes() if pid in pids and state != "Z"}
+
+
+@pytest.mark.flower
+def test_the_site_runs_restarts_and_finally_stops_its_supernode(tmp_path: Path) -> None:
+    with superlink_and_site(tmp_path) as (site, _):
+        first = supernode_of(site.pid)
+        os.kill(first, signal.SIGKILL)  # a crash: the site restarts it after a back-off
+        wait_for(lambda: live_group(first) == [], 10, "the crashed group to be cleaned up")
+        wait_for(lambda: supernode_of(site.pid) not in (None, first), 20, "a restart")
+        second = supernode_of(site.pid)
+        assert second is not None
+        wait_for(lambda: len(live_group(second)) >= 2, 60, "the new superexec")
+
+        site.send_signal(signal.SIGTERM)
+
+        assert site.wait(30) == 0
+        assert live_group(second) == []
+
+
+@pytest.mark.flower
+@pytest.mark.once
+def test_it_leaves_no_process_of_its_tree_when_the_site_is_sigkilled(tmp_path: Path) -> None:
+    with superlink_and_site(tmp_path) as (site, _):
+        tree = descendants(site.pid)
+        supernode = supernode_of(site.pid)
+        assert supernode is not None and len(tree & set(live_group(supernode))) >= 2, tree
+
+        os.killpg(site.pid, signal.SIGKILL)  # the site's own group: the SuperNode has another
+        site.wait(5)
+
+        # The SuperNode gets the kernel's parent-death signal; its superexec (and any
+        # ClientApp) notice their parent is gone and exit.
+        wait_for(lambda: alive(tree) == set(), 10, f"the site's tree {sorted(alive(tree))}")
