@@ -9,17 +9,15 @@ runs the ClientApp (`clients.torch_client`) for each training message.
 The SuperNode's output (and that of the superexec/clientapp processes it spawns) goes to
 ``<flwr_home>/supernode.log``, so the site's own stderr stays readable; restarts append.
 
-The SuperNode dies with the site process however that ends (SIGKILL included): on Linux the
-kernel sends it a parent-death signal, and Flower's own processes under it (its superexec,
-each ClientApp) watch their parent's pid and exit when it goes. A restarted site therefore
-never finds a SuperNode of its previous life still answering with its site key.
+The SuperNode and everything under it die with the site process however that ends (SIGKILL
+included): it runs under `clients.group_guard`, which kills its process group when the site
+goes. A restarted site therefore never finds a SuperNode of its previous life still
+answering with its site key.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import hmac
 import json
 import logging
@@ -74,38 +72,9 @@ def supernode_command(cfg: SiteConfig) -> list[str]:
     ]
 
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    """libc's prctl on Linux, None elsewhere. Looked up here, before any fork: a child of a
-    threaded process must not load libraries between fork and exec."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return libc.prctl
-
-
-_PRCTL = _load_prctl()
-
-
-def die_with_parent(parent_pid: int) -> Callable[[], None] | None:
-    """A preexec_fn making the child get SIGKILL when the thread that started it exits (the
-    kernel's parent-death signal is tied to the thread): the supervisor starts the SuperNode
-    from the main thread or its monitor thread, which both last until the SuperNode is
-    stopped. None where the platform has no such signal."""
-    prctl = _PRCTL
-    if prctl is None:
-        return None
-
-    def preexec() -> None:
-        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            os._exit(126)  # unsupervisable: better no SuperNode than an orphan one
-        if os.getppid() != parent_pid:
-            # The parent died between fork and prctl: the signal will never come.
-            os._exit(126)
-
-    return preexec
+def guarded(command: list[str]) -> list[str]:
+    """`command` under clients.group_guard: its process group ends when this process does."""
+    return [sys.executable, "-m", "clients.group_guard", str(os.getpid()), *command]
 
 
 def supernode_env(cfg: SiteConfig) -> dict[str, str]:
@@ -117,7 +86,8 @@ def supernode_env(cfg: SiteConfig) -> dict[str, str]:
 
 
 class SuperNodeSupervisor:
-    """Runs the SuperNode in its own process group and restarts it when it dies."""
+    """Runs the SuperNode (under its group guard) in its own process group and restarts it
+    when it dies."""
 
     def __init__(self, cfg: SiteConfig) -> None:
         self.cfg = cfg
@@ -154,19 +124,20 @@ class SuperNodeSupervisor:
                 self.cfg.flwr_home.mkdir(parents=True, exist_ok=True)
                 with self.log_path.open("ab") as out:
                     self._process = subprocess.Popen(
-                        supernode_command(self.cfg),
+                        guarded(supernode_command(self.cfg)),
                         env=supernode_env(self.cfg),
                         stdin=subprocess.DEVNULL,
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         # Its own group: stopping it must also reach superexec and clientapps.
                         start_new_session=True,
-                        preexec_fn=die_with_parent(os.getpid()),
                     )
             except OSError as e:
                 log.error("cannot start the SuperNode: %s", e)
                 return
-        log.info("SuperNode started (pid %d), output in %s", self._process.pid, self.log_path)
+        log.info(
+            "SuperNode started (process group %d), output in %s", self._process.pid, self.log_path
+        )
 
     def _watch(self) -> None:
         low, high = RESTART_BACKOFF_SECONDS

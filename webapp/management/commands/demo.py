@@ -102,7 +102,9 @@ class Command(BaseCommand):
         user, created = user_model.objects.get_or_create(username="demo")
         password = os.environ.get("DEMO_PASSWORD")
         if password:
-            user.set_password(password)
+            # A new hash (new salt) of the same password would end every session of `demo`.
+            if not user.check_password(password):
+                user.set_password(password)
         elif created or not user.has_usable_password():
             password = secrets.token_urlsafe(9)
             user.set_password(password)
