@@ -8,6 +8,11 @@ runs the ClientApp (`clients.torch_client`) for each training message.
 
 The SuperNode's output (and that of the superexec/clientapp processes it spawns) goes to
 ``<flwr_home>/supernode.log``, so the site's own stderr stays readable; restarts append.
+
+The SuperNode and everything under it die with the site process however that ends (SIGKILL
+included): it runs under `clients.group_guard`, which kills its process group when the site
+goes. A restarted site therefore never finds a SuperNode of its previous life still
+answering with its site key.
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ def supernode_command(cfg: SiteConfig) -> list[str]:
     ]
 
 
+def guarded(command: list[str]) -> list[str]:
+    """`command` under clients.group_guard: its process group ends when this process does."""
+    return [sys.executable, "-m", "clients.group_guard", str(os.getpid()), *command]
+
+
 def supernode_env(cfg: SiteConfig) -> dict[str, str]:
     env = flower_env(cfg.flwr_home)
     # The ClientApp imports `clients.*`: make that work from a checkout that is not
@@ -76,7 +86,8 @@ def supernode_env(cfg: SiteConfig) -> dict[str, str]:
 
 
 class SuperNodeSupervisor:
-    """Runs the SuperNode in its own process group and restarts it when it dies."""
+    """Runs the SuperNode (under its group guard) in its own process group and restarts it
+    when it dies."""
 
     def __init__(self, cfg: SiteConfig) -> None:
         self.cfg = cfg
@@ -113,7 +124,7 @@ class SuperNodeSupervisor:
                 self.cfg.flwr_home.mkdir(parents=True, exist_ok=True)
                 with self.log_path.open("ab") as out:
                     self._process = subprocess.Popen(
-                        supernode_command(self.cfg),
+                        guarded(supernode_command(self.cfg)),
                         env=supernode_env(self.cfg),
                         stdin=subprocess.DEVNULL,
                         stdout=out,
@@ -124,7 +135,9 @@ class SuperNodeSupervisor:
             except OSError as e:
                 log.error("cannot start the SuperNode: %s", e)
                 return
-        log.info("SuperNode started (pid %d), output in %s", self._process.pid, self.log_path)
+        log.info(
+            "SuperNode started (process group %d), output in %s", self._process.pid, self.log_path
+        )
 
     def _watch(self) -> None:
         low, high = RESTART_BACKOFF_SECONDS

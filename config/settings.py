@@ -1,5 +1,6 @@
 """Django settings, all read from the environment (see README "Configuration")."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -17,6 +18,12 @@ VAR_DIR = Path(env_str("FEDTRACK_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
+# `manage.py demo` writes its own secret here once. Next to the demo (its database: no
+# DATABASE_URL) every manage.py command and every demo restart use it, so tokens can be made
+# and browser sessions survive a restart; anywhere else the secret must be given.
+DEMO_SECRET_KEY_FILE = VAR_DIR / "demo" / "secret_key"
+if not SECRET_KEY and "DATABASE_URL" not in os.environ and DEMO_SECRET_KEY_FILE.is_file():
+    SECRET_KEY = DEMO_SECRET_KEY_FILE.read_text(encoding="utf-8").strip()
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
@@ -172,11 +179,25 @@ JOB_SERVER_TIMEOUT = env_int("JOB_SERVER_TIMEOUT", 60, minimum=10)
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "")
 ALERT_WEBHOOK_TIMEOUT = env_int("ALERT_WEBHOOK_TIMEOUT", 5, minimum=1)
 
+# Every process that loads these settings logs with them, a job's ServerApp included (its
+# output is what `flwr log` shows): one line per message, no line per HTTP request that
+# Flower's client library (httpx) makes to the SuperLink.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"not_flower": {"()": "config.logfilters.NotFlower"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["not_flower"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -24,6 +24,14 @@ from clients.flower_env import VENV_BIN, flower_env
 from devstack.demo_data import DemoSite, slug
 
 ROOT = Path(__file__).resolve().parent.parent
+# A service that dies is started again after a back-off: the first delay, doubling up to the
+# ceiling; one that ran this long before dying counts as healthy and restarts fast again
+# (as a site restarts its SuperNode, clients/site.py).
+RESTART_BACKOFF_SECONDS = (2.0, 60.0)
+STABLE_AFTER_SECONDS = 120.0
+# The name of the platform's SuperLink in the Flower home `write_cli_connection` writes:
+# Flower's CLI (`flwr ls`, `flwr log`) takes a connection name, not an address.
+CLI_CONNECTION = "fedtrack"
 
 
 def free_port() -> int:
@@ -70,6 +78,20 @@ def site_supernode_running(site: DemoSite) -> bool:
         return json.load(response).get("supernode") == "running"
 
 
+def write_cli_connection(flwr_home: Path, name: str, address: str) -> Path:
+    """A Flower home (`FLWR_HOME`) whose config.toml names the plain-HTTP SuperLink at
+    `address` `name`, the default: with it `flwr ls NAME` and `flwr log RUN NAME` reach the
+    platform's SuperLink. Rewritten each time: the file is the demo's, not the user's."""
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    config = flwr_home / "config.toml"
+    config.write_text(
+        f'[superlink]\ndefault = "{name}"\n\n'
+        f'[superlink.{name}]\naddress = "{address}"\ninsecure = true\n',
+        encoding="utf-8",
+    )
+    return config
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     """The SuperLink's TLS files (PEM): the CA bundle, its certificate and private key."""
@@ -81,10 +103,17 @@ class TlsFiles:
 
 @dataclass
 class Service:
+    """A started process, with what it takes to start it again."""
+
     name: str
     address: str
     process: subprocess.Popen
     log_path: Path
+    argv: list[str]
+    env: dict[str, str]
+    started_at: float = field(default_factory=time.monotonic)
+    delay: float = RESTART_BACKOFF_SECONDS[0]
+    restart_at: float | None = None  # set while it is dead and waiting for its restart
 
 
 @dataclass
@@ -107,18 +136,36 @@ class LocalFederation:
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{slug(name)}.log"
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # its own process group: stopped with its children
-            )
-        service = Service(name, address, process, log_path)
+        service = Service(name, address, _spawn(argv, env, log_path), log_path, argv, env)
         self.services.append(service)
         return service
+
+    def keep_alive(self, now: float | None = None) -> list[str]:
+        """One look at every service: a dead one is reported and started again after its
+        back-off, the others are left alone. Returns what happened, one line each, for the
+        operator. Called every second or so by whoever keeps the federation up (`manage.py
+        demo`): a federation survives a site dying, so must the demo."""
+        now = time.monotonic() if now is None else now
+        events = []
+        for service in self.services:
+            if service.restart_at is None:
+                code = service.process.poll()
+                if code is None:
+                    continue
+                kill_leftovers(service.process)  # whatever it left in its process group
+                if now - service.started_at >= STABLE_AFTER_SECONDS:
+                    service.delay = RESTART_BACKOFF_SECONDS[0]
+                service.restart_at = now + service.delay
+                events.append(
+                    f"{service.name} exited with code {code}; restarting in "
+                    f"{service.delay:.0f} s (log: {service.log_path})"
+                )
+            elif now >= service.restart_at:
+                service.process = _spawn(service.argv, service.env, service.log_path)
+                service.started_at, service.restart_at = now, None
+                service.delay = min(service.delay * 2, RESTART_BACKOFF_SECONDS[1])
+                events.append(f"{service.name} restarted (pid {service.process.pid})")
+        return events
 
     def start_superlink(
         self,
@@ -226,6 +273,25 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path) -> subprocess
         stop_process_group(process)
         raise
     return process
+
+
+def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # its own process group: stopped with its children
+        )
+
+
+def kill_leftovers(process: subprocess.Popen) -> None:
+    """KILL what is left in the group of a leader that has exited (its pid is the group's id
+    until the last member is gone)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:

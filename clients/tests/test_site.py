@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -241,8 +242,22 @@ def live_group(group: int) -> list[int]:
 
 
 def supernode_of(site_pid: int) -> int | None:
+    """The site's child: the group guard leading the SuperNode's process group."""
     children = [pid for pid, state, ppid, _ in processes() if ppid == site_pid and state != "Z"]
     return children[0] if children else None
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def running(group: int, program: str) -> int | None:
+    """The pid of `program` (e.g. flower-superexec) in a process group, if any."""
+    found = [pid for pid in live_group(group) if f"/{program} " in cmdline(pid)]
+    return found[0] if found else None
 
 
 def supernode_health(address: tuple[str, int]) -> str | None:
@@ -270,8 +285,10 @@ def stop(process: subprocess.Popen[Any]) -> None:
             process.wait()
 
 
-@pytest.mark.flower
-def test_the_site_runs_restarts_and_finally_stops_its_supernode(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def superlink_and_site(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], tuple[str, int]]]:
+    """A real SuperLink and a site (`python -m clients.site`, its own session) whose SuperNode
+    has registered and started its superexec; yields the site process and its API address."""
     superlink_port, supernode_port = free_port(), free_port()
     env = flower_env(tmp_path / "superlink-home")
     write_breast_cancer_csv(tmp_path / "good.csv")
@@ -325,23 +342,61 @@ def test_the_site_runs_restarts_and_finally_stops_its_supernode(tmp_path: Path) 
                 )
                 address = ("127.0.0.1", int(api_line.rpartition(":")[2]))
                 wait_for(lambda: supernode_health(address) == "running", 30, "the SuperNode")
-                first = supernode_of(site.pid)
-                # The SuperNode leads its own group, where it starts superexec once it has
-                # registered with the SuperLink.
-                wait_for(lambda: len(live_group(first)) >= 2, 60, "the SuperNode's superexec")
-
-                os.kill(first, signal.SIGKILL)  # a crash: the site restarts it after a back-off
-                wait_for(lambda: live_group(first) == [], 10, "the crashed group to be cleaned up")
-                wait_for(lambda: supernode_of(site.pid) not in (None, first), 20, "a restart")
-                second = supernode_of(site.pid)
-                assert second is not None
-                wait_for(lambda: len(live_group(second)) >= 2, 60, "the new superexec")
-
-                site.send_signal(signal.SIGTERM)
-
-                assert site.wait(30) == 0
-                assert live_group(second) == []
+                group = supernode_of(site.pid)
+                # The SuperNode runs in its guard's group, where it starts superexec once it
+                # has registered with the SuperLink.
+                wait_for(lambda: running(group, "flower-superexec"), 60, "the superexec")
+                yield site, address
             finally:
                 stop(site)
         finally:
             stop(superlink)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process under `pid` (children, their children, …)."""
+    table = [(child, parent) for child, state, parent, _ in processes() if state != "Z"]
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in table if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid, state, _, _ in processes() if pid in pids and state != "Z"}
+
+
+@pytest.mark.flower
+def test_the_site_runs_restarts_and_finally_stops_its_supernode(tmp_path: Path) -> None:
+    with superlink_and_site(tmp_path) as (site, _):
+        first = supernode_of(site.pid)
+        supernode = running(first, "flower-supernode")
+        assert supernode is not None
+        os.kill(supernode, signal.SIGKILL)  # a crash: the site restarts it after a back-off
+        wait_for(lambda: live_group(first) == [], 10, "the crashed group to be cleaned up")
+        wait_for(lambda: supernode_of(site.pid) not in (None, first), 20, "a restart")
+        second = supernode_of(site.pid)
+        assert second is not None
+        wait_for(lambda: running(second, "flower-superexec"), 60, "the new superexec")
+
+        site.send_signal(signal.SIGTERM)
+
+        assert site.wait(30) == 0
+        assert live_group(second) == []
+
+
+@pytest.mark.flower
+@pytest.mark.once
+def test_it_leaves_no_process_of_its_tree_when_the_site_is_sigkilled(tmp_path: Path) -> None:
+    with superlink_and_site(tmp_path) as (site, _):
+        tree = descendants(site.pid)
+        group = supernode_of(site.pid)
+        assert {running(group, "flower-supernode"), running(group, "flower-superexec")} < tree
+
+        os.killpg(site.pid, signal.SIGKILL)  # the site's own group: the SuperNode has another
+        site.wait(5)
+
+        # The SuperNode's group guard notices and kills its group: SuperNode, superexec and
+        # any ClientApp.
+        wait_for(lambda: alive(tree) == set(), 10, f"the site's tree {sorted(alive(tree))}")

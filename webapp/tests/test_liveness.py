@@ -130,11 +130,9 @@ def cmdline(pid: int) -> str:
 
 
 def kill_site(federation: Federation, name: str) -> None:
-    """SIGKILL a site: its client API and its SuperNode (with superexec and clientapps)."""
+    """SIGKILL a site: its client API; its SuperNode (with superexec and clientapps) dies
+    with it (clients/group_guard.py)."""
     process = federation.services[name].process
-    for pid in descendants(process.pid):
-        if "flower-supernode" in cmdline(pid):
-            os.killpg(pid, signal.SIGKILL)  # the SuperNode leads its own process group
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(10)
 

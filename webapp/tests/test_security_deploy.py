@@ -22,6 +22,7 @@ PRODUCTION_ENV = {
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k != "DEBUG"}
     base.pop("DJANGO_SETTINGS_MODULE", None)  # the production settings, not the tests'
+    base.pop("DATABASE_URL", None)  # the default database, as next to the demo; tests set it
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -55,13 +56,53 @@ def test_debug_is_off_unless_asked_for():
     assert manage("shell", "--no-imports", "-c", show, env=PRODUCTION_ENV).stdout.strip() == "False"
 
 
-def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off(tmp_path):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+
+    # An empty var/: this checkout's own may hold the demo's secret.
+    result = manage("check", env={**env, "FEDTRACK_VAR_DIR": str(tmp_path)})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+SHOW_SECRET = "from django.conf import settings; print(settings.SECRET_KEY)"
+
+
+def demo_var_dir(tmp_path: Path) -> Path:
+    """A var/ where `manage.py demo` has run: its secret written once."""
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "secret_key").write_text("the-demos-own-secret\n")
+    return tmp_path
+
+
+def test_next_to_the_demo_manage_py_uses_the_demos_secret(tmp_path):
+    env = {"FEDTRACK_VAR_DIR": str(demo_var_dir(tmp_path))}  # no DEBUG, no SECRET_KEY
+
+    result = manage("shell", "--no-imports", "-c", SHOW_SECRET, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "the-demos-own-secret"
+
+
+def test_the_demos_secret_is_not_used_with_another_database(tmp_path):
+    env = {
+        "FEDTRACK_VAR_DIR": str(demo_var_dir(tmp_path)),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
+    }
 
     result = manage("check", env=env)
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_a_given_secret_key_wins_over_the_demos(tmp_path):
+    env = {"FEDTRACK_VAR_DIR": str(demo_var_dir(tmp_path)), **PRODUCTION_ENV}
+
+    result = manage("shell", "--no-imports", "-c", SHOW_SECRET, env=env)
+
+    assert result.stdout.strip() == PRODUCTION_ENV["SECRET_KEY"]
 
 
 def test_secrets_can_come_from_files(tmp_path):

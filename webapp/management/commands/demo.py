@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from clients.flower_env import VENV_BIN
 from config.env import env_int
 from devstack.demo_data import write_demo_sites
-from devstack.processes import LocalFederation
+from devstack.processes import CLI_CONNECTION, LocalFederation, write_cli_connection
 from webapp.models import Connection
 
 
@@ -55,8 +56,10 @@ class Command(BaseCommand):
             [options["supernode_port"] + i for i in range(3)],
         )
         self._register(sites)
+        flwr_home = Path(settings.VAR_DIR) / "flwr"
+        write_cli_connection(flwr_home, CLI_CONNECTION, superlink)
 
-        stack = LocalFederation(state_dir)
+        stack = LocalFederation(state_dir, env=self._secret_env())
         # Ctrl-C and `kill` both end the demo cleanly, even when started in the background
         # (where a shell leaves SIGINT ignored).
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -69,15 +72,29 @@ class Command(BaseCommand):
             for site, service in site_services:
                 stack.wait_for_site(site, service)
             web = stack.start_web(options["port"])
-            self._banner(web.address, superlink, sites, password, state_dir)
-            while all(s.process.poll() is None for s in stack.services):
+            self._banner(web.address, superlink, sites, password, state_dir, flwr_home)
+            while True:  # a process that dies is reported and restarted; the rest go on
+                for event in stack.keep_alive():
+                    self.stdout.write(f"{time.strftime('%H:%M:%S')} {event}")
                 time.sleep(1)
-            dead = [s.name for s in stack.services if s.process.poll() is not None]
-            raise CommandError(f"{', '.join(dead)} exited; see {state_dir / 'logs'}")
         except KeyboardInterrupt:
             self.stdout.write("\nStopping every process the demo started …")
         finally:
             stack.stop()
+
+    def _secret_env(self) -> dict[str, str]:
+        """The demo's own secret, made once (settings.DEMO_SECRET_KEY_FILE): its web app, a
+        restart of it and `manage.py` next to it all sign with it. A SECRET_KEY given in the
+        environment wins."""
+        if os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE"):
+            return {}
+        path = Path(settings.DEMO_SECRET_KEY_FILE)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_urlsafe(50) + "\n")
+        return {"SECRET_KEY_FILE": str(path)}
 
     def _demo_user(self) -> str | None:
         """The user `demo`: password from DEMO_PASSWORD, or a new one printed once."""
@@ -85,7 +102,9 @@ class Command(BaseCommand):
         user, created = user_model.objects.get_or_create(username="demo")
         password = os.environ.get("DEMO_PASSWORD")
         if password:
-            user.set_password(password)
+            # A new hash (new salt) of the same password would end every session of `demo`.
+            if not user.check_password(password):
+                user.set_password(password)
         elif created or not user.has_usable_password():
             password = secrets.token_urlsafe(9)
             user.set_password(password)
@@ -101,14 +120,21 @@ class Command(BaseCommand):
                 defaults={"ip": site.host, "port": site.port, "token": site.token},
             )
 
-    def _banner(self, web_url, superlink, sites, password, state_dir) -> None:
+    def _banner(self, web_url, superlink, sites, password, state_dir, flwr_home) -> None:
+        flwr = f"FLWR_HOME={flwr_home} {VENV_BIN / 'flwr'}"
         lines = [
             "",
-            "FedTrack demo is running. Ctrl-C stops everything.",
+            "FedTrack demo is running. A process that dies is restarted; Ctrl-C stops everything.",
             f"  Web app     {web_url}",
             f"  SuperLink   {superlink} (Control + Fleet API, insecure, loopback only)",
         ]
         lines += [f"  Site        {s.name}: client API http://{s.host}:{s.port}" for s in sites]
         login = f"demo / {password}" if password else "demo / (unchanged; set DEMO_PASSWORD)"
-        lines += [f"  Login       {login}", f"  Logs        {state_dir / 'logs'}", ""]
+        lines += [
+            f"  Login       {login}",
+            f"  Logs        {state_dir / 'logs'}",
+            f"  Flower CLI  {flwr} ls {CLI_CONNECTION}",
+            f"              {flwr} log RUN_ID {CLI_CONNECTION} --show",
+            "",
+        ]
         self.stdout.write("\n".join(lines))
