@@ -58,6 +58,9 @@ class FakeNode:
     site: FakeSite
     online: bool = True  # in the SuperLink's node list
     answering: bool = True
+    # When a frozen node last heartbeated (None: it heartbeats now); Flower lists such a node
+    # as online until its heartbeats lapse, with `online_until` no longer moving.
+    silent_since: float | None = None
 
 
 @dataclass
@@ -88,7 +91,9 @@ class FakeGrid:
 
     def freeze(self, node_id: int) -> None:
         """The node stops answering but is still listed (its heartbeats have not yet lapsed)."""
-        self.nodes[node_id].answering = False
+        node = self.nodes[node_id]
+        node.answering = False
+        node.silent_since = self.clock.now().timestamp()
         self._drop_replies_from(node_id)
 
     def heal(self, node_id: int) -> None:
@@ -157,11 +162,11 @@ class FakeGrid:
 
     def get_nodes(self) -> list[NodeInfo]:
         self._run_due_events()
-        heartbeat = self.clock.now().timestamp()  # every online node has just heartbeaten
+        now = self.clock.now().timestamp()  # every heartbeating node has just heartbeaten
         return [
             NodeInfo(
                 node_id=node_id,
-                online_until=heartbeat + HEARTBEAT_PATIENCE * HEARTBEAT_INTERVAL,
+                online_until=(node.silent_since or now) + HEARTBEAT_PATIENCE * HEARTBEAT_INTERVAL,
                 heartbeat_interval=HEARTBEAT_INTERVAL,
             )
             for node_id, node in self.nodes.items()
