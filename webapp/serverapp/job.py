@@ -104,7 +104,7 @@ def build_runner(
         for client_id, c in job.clients_config.items()
         if c["connection_id"] in connections
     ]
-    directory = NodeDirectory(grid, clients)
+    directory = NodeDirectory(grid, clients, clock)
     timeouts = Timeouts(
         node_wait=settings.JOB_NODE_WAIT_TIMEOUT,
         round=settings.JOB_ROUND_TIMEOUT,

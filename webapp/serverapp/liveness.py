@@ -11,16 +11,15 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django import db
-from flwr.common.constant import HEARTBEAT_PATIENCE
 from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
 
 from webapp import alerts, sites
 from webapp.models import Connection
 from webapp.serverapp.nodes import ClientSlot
-from webapp.serverapp.runtime import Clock
+from webapp.serverapp.runtime import Clock, last_heartbeat
 from webapp.tracking import ClientTracker
 from webapp.tracking.status import NOT_WATCHED, UNUSABLE, ClientStatus
 
@@ -80,9 +79,10 @@ class LivenessMonitor:
     Two threads use it: the round loop (`refresh`, `check_heartbeats`, `lose`, `found`, `beat`)
     and the site prober (`sites_alive`). Each shared value has one writer and is replaced
     whole, never changed in place, so the other thread reads an old or a new value, never a
-    half-written one: `online` and `_loop_beat` (and each `ClientSlot.node_id`) are written by
-    the round loop only, `SiteProber.health` by the prober only. The tracker has its own lock.
-    `_lost_at`, `_found_at` and `_alerted_alive` belong to the round loop alone.
+    half-written one: `online`, `_loop_beat` and `_second_supernode` (and each
+    `ClientSlot.node_id`) are written by the round loop only, `SiteProber.health` by the prober
+    only. The tracker has its own lock. `_lost_at`, `_found_at` and `_alerted_alive` belong to
+    the round loop alone.
     """
 
     def __init__(
@@ -112,6 +112,8 @@ class LivenessMonitor:
         # says nothing about the node serving it now.
         self._found_at: dict[str, datetime] = {}
         self._alerted_alive: int | None = None
+        # client id -> why its site's rows warn of a second SuperNode answering as that site.
+        self._second_supernode: dict[str, str] = {}
 
     def beat(self) -> None:
         """The round loop is turning (not stuck inside a Flower call)."""
@@ -130,6 +132,18 @@ class LivenessMonitor:
             and client.node_id in online
             and self.tracker.statuses.get(client.client_id) not in UNUSABLE
         ]
+
+    def second_supernode(self, clients: Collection[ClientSlot], problem: str | None) -> None:
+        """Shown with each site problem of these clients from now on (None: no longer)."""
+        ids = {client.client_id for client in clients}
+        kept = {cid: text for cid, text in self._second_supernode.items() if cid not in ids}
+        self._second_supernode = kept | ({cid: problem for cid in ids} if problem else {})
+
+    def _site_problem(self, client: ClientSlot, health: sites.Health) -> None:
+        problem = "; ".join(
+            filter(None, [health.problem, self._second_supernode.get(client.client_id)])
+        )
+        self.tracker.site_problem(client.client_id, problem or None, health.down)
 
     def found(self, client_id: str) -> None:
         """The client's site identified itself on a node: any earlier loss is over."""
@@ -155,7 +169,7 @@ class LivenessMonitor:
                 if self.prober is not None
                 else (None, HEALTHY)
             )
-            self.tracker.site_problem(client.client_id, health.problem, health.down)
+            self._site_problem(client, health)
             if status == ClientStatus.OFFLINE or client.node_id not in online:
                 continue  # only the round loop decides about lost or rejoining clients
             if asked_at is not None and not health.down:
@@ -181,7 +195,7 @@ class LivenessMonitor:
                 continue
             asked_at, health = self._health(client, wall)
             problem = health.problem
-            self.tracker.site_problem(client.client_id, problem, health.down)
+            self._site_problem(client, health)
             found_at = self._found_at.get(client.client_id)
             if (
                 health.supernode_stopped
@@ -207,10 +221,7 @@ class LivenessMonitor:
                     )
                     lost.append(client)
                 continue
-            # Flower's own last heartbeat from the node.
-            heartbeat = datetime.fromtimestamp(
-                node.online_until - HEARTBEAT_PATIENCE * node.heartbeat_interval, UTC
-            )
+            heartbeat = last_heartbeat(node)
             if not health.down:  # healthy, or no answer in time: Flower's node list decides
                 self.tracker.seen(client.client_id, asked_at)
                 lost_at = self._lost_at.get(client.client_id)

@@ -15,7 +15,7 @@ from webapp.server_fn.strategies import Pushed, update_client_tracking
 from webapp.serverapp.aggregation import Aggregation
 from webapp.serverapp.liveness import LivenessMonitor
 from webapp.serverapp.model import initial_arrays, save_model
-from webapp.serverapp.nodes import ClientSlot, NodeChange, NodeDirectory
+from webapp.serverapp.nodes import ClientSlot, NodeChange, NodeDirectory, Replacement
 from webapp.serverapp.plan import JobPlan, Timeouts
 from webapp.serverapp.runtime import Clock, JobGrid
 from webapp.tracking import ClientTracker
@@ -76,6 +76,14 @@ class JobRunner:
             # A site whose SuperNode restarted comes back as a new node: asking every new
             # node lets its clients rejoin at the next round.
             self.directory.ask_new_nodes(self.liveness.online)
+            found, stopped = self.directory.second_supernodes(
+                self.liveness.online, margin=self.timeouts.node_check
+            )
+            for replacement in found:
+                self._second_supernode(replacement)
+            for replacement in stopped:  # the warning is over
+                clients = self.directory.site_clients(replacement.site_key)
+                self.liveness.second_supernode(clients, None)
             in_round = {sent.client_id for sent in self.pushed.values()}
             for client in self.liveness.check_heartbeats(self.server_round, in_round):
                 self._drop_pushed(client.client_id)
@@ -88,7 +96,7 @@ class JobRunner:
         if old is None:
             self.tracker.connected(client.client_id, node_id, self.server_round)
             return
-        # The site's SuperNode restarted: whatever its old node was doing is lost.
+        # Another node answered as the site: whatever its old node was doing is lost.
         in_round = any(sent.client_id == client.client_id for sent in self.pushed.values())
         self._drop_pushed(client.client_id)
         if self.tracker.statuses.get(client.client_id) != ClientStatus.OFFLINE:
@@ -96,8 +104,8 @@ class JobRunner:
             self.tracker.lost(
                 client.client_id,
                 self.server_round,
-                f"node {old} was replaced by node {node_id}: the site's SuperNode restarted"
-                + lost_work,
+                f"node {node_id} answered as this site in place of node {old} (its SuperNode "
+                "restarted, or a second one runs with this site's token)" + lost_work,
             )
         rejoined = (
             f"site {client.site_name} rejoined as node {node_id} (was node {old}); "
@@ -109,6 +117,20 @@ class JobRunner:
             self._rejoined[client.client_id] = rejoined
             return
         self.tracker.connected(client.client_id, node_id, self.server_round, rejoined)
+
+    def _second_supernode(self, replacement: Replacement) -> None:
+        """The replaced node still heartbeats: two SuperNodes answer as one site. The job goes
+        on with the newer node (the old one is never asked anything again); the user is told
+        on the site's clients' timelines and rows."""
+        old, new = replacement.old_node_id, replacement.node_id
+        problem = (
+            f"two SuperNodes answer as site {replacement.site_name}: node {old} and node {new}; "
+            f"the job uses node {new} and ignores node {old} — stop the extra SuperNode"
+        )
+        clients = self.directory.site_clients(replacement.site_key)
+        for client in clients:
+            self.tracker.note(client.client_id, self.server_round, problem)
+        self.liveness.second_supernode(clients, problem)
 
     def _drop_pushed(self, client_id: str) -> None:
         self.pushed = {

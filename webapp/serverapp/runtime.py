@@ -4,11 +4,12 @@ drive a whole job in-process, with time that moves only when the loop sleeps."""
 
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from django.utils import timezone
 from flwr.app import Message
+from flwr.common.constant import HEARTBEAT_PATIENCE
 from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
 
 
@@ -43,3 +44,11 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+def last_heartbeat(node: NodeInfo) -> datetime:
+    """When the SuperLink last heard the node's heartbeat: each one moves `online_until` to
+    that moment plus HEARTBEAT_PATIENCE intervals."""
+    return datetime.fromtimestamp(
+        node.online_until - HEARTBEAT_PATIENCE * node.heartbeat_interval, UTC
+    )

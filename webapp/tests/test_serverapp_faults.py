@@ -187,14 +187,82 @@ def test_a_new_node_for_a_site_replaces_its_old_node_even_before_that_one_is_dro
     assert (
         "training",
         "offline",
-        "node 12 was replaced by node 13: the site's SuperNode restarted; "
-        "its work in round 1 is lost",
+        "node 13 answered as this site in place of node 12 (its SuperNode restarted, or a "
+        "second one runs with this site's token); its work in round 1 is lost",
     ) in events
     assert [e[2] for e in events if e[:2] == ("offline", "connected")] == [
         f"site {MADRID} rejoined as node 13 (was node 12); it trains again from the next round"
     ]
     assert rounds_reported(job, client_id) == [2, 3]
     assert clock.elapsed < ROUND_TIMEOUT  # round 1 stopped waiting for the replaced node
+
+
+SECOND_SUPERNODE = (
+    f"two SuperNodes answer as site {MADRID}: node 12 and node 13; the job uses node 13 and "
+    "ignores node 12 — stop the extra SuperNode"
+)
+
+
+def test_it_keeps_the_newer_node_and_says_so_when_two_supernodes_answer_as_one_site(
+    owner, grid, clock, madrid
+):
+    job = make_job(owner, total_rounds=3)
+    # A second SuperNode runs with Madrid's token: both heartbeat and answer as Madrid, node
+    # 13 last.
+    grid.start_node(13, madrid)
+
+    job = run_job(job, grid, clock)
+
+    assert job.status == "completed", job.error_message
+    client_id, entry = client_of(job, MADRID)
+    assert entry["node_id"] == "13"
+    notes = [e for e in timeline(job, client_id) if e[2] == SECOND_SUPERNODE]
+    assert len(notes) == 1, timeline(job, client_id)
+    assert notes[0][0] == notes[0][1]  # a note: the client's status is left as it was
+    assert (entry["site_problem"], entry["site_down"]) == (SECOND_SUPERNODE, False)
+    assert trains_sent_to(grid, 12) == 0
+    assert trains_sent_to(grid, 13) == 3
+    assert rounds_reported(job, client_id) == [1, 2, 3]
+    _, survivor = client_of(job, BARCELONA)
+    assert survivor.get("site_problem") is None
+
+
+def test_it_stops_warning_of_a_second_supernode_once_it_has_left(owner, grid, clock, madrid):
+    job = make_job(owner, total_rounds=4)
+    grid.start_node(13, madrid)
+    grid.at(5.0, lambda: grid.kill(12))  # the user stopped the extra SuperNode
+
+    job = run_job(job, grid, clock)
+
+    assert job.status == "completed", job.error_message
+    client_id, entry = client_of(job, MADRID)
+    assert [e[2] for e in timeline(job, client_id)].count(SECOND_SUPERNODE) == 1
+    assert entry.get("site_problem") is None
+    assert rounds_reported(job, client_id) == [1, 2, 3, 4]
+
+
+def test_it_takes_a_restarted_supernode_for_a_restart_not_for_a_second_one(
+    owner, grid, clock, madrid
+):
+    job = make_job(owner, total_rounds=4)
+    grid.at(1.0, lambda: grid.freeze(12))  # dead, yet listed until its heartbeats lapse
+    grid.at(1.0, lambda: grid.start_node(13, madrid))
+    grid.at(9.0, lambda: grid.kill(12))  # Flower drops it at last
+
+    job = run_job(job, grid, clock)
+
+    assert job.status == "completed", job.error_message
+    client_id, entry = client_of(job, MADRID)
+    events = timeline(job, client_id)
+    assert (
+        "training",
+        "offline",
+        "node 13 answered as this site in place of node 12 (its SuperNode restarted, or a "
+        "second one runs with this site's token); its work in round 1 is lost",
+    ) in events
+    assert not [e for e in events if "two SuperNodes" in e[2]], events
+    assert entry.get("site_problem") is None
+    assert rounds_reported(job, client_id) == [2, 3, 4]
 
 
 def test_a_healed_partition_brings_the_same_node_back(owner, grid, clock, sent_alerts):

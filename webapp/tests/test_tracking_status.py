@@ -315,3 +315,17 @@ def test_no_client_is_shown_otherwise_before_the_next_change(
         for moment in later:
             if moment >= NOW:
                 assert tracking.client_rows(job, moment) == shown_now, moment
+
+
+def test_it_shows_a_problem_of_a_site_not_down_beside_the_clients_reason():
+    problem = (
+        "two SuperNodes answer as site Hospital Madrid: node 12 and node 13; the job uses "
+        "node 13 and ignores node 12 — stop the extra SuperNode"
+    )
+    connected = entry(
+        "connected", NOW, status_reason="site answered as node 13", site_problem=problem
+    )
+
+    status, reason, _ = tracking.derive_status(connected, NOW, job_finished=False)
+
+    assert (status, reason) == ("connected", f"site answered as node 13; {problem}")

@@ -191,7 +191,7 @@ def _shown(
 ) -> Derived:
     stored = entry.get("status", S.PENDING)
     reason = entry.get("status_reason")
-    if entry.get("site_down") and stored in DERIVABLE:
+    if stored in DERIVABLE:  # a site problem shows on its row while the client is in the job
         reason = "; ".join(filter(None, [reason, entry.get("site_problem")])) or None
     as_stored = Derived(stored, reason)
     deadlines = None if job_finished else _deadlines(entry, threshold, rules)

@@ -166,18 +166,28 @@ class ClientTracker:
         reason = reason[:MAX_REASON_LENGTH]
         self._set(client_id, status=status, status_reason=reason or None)
         if old != status or reason:
-            self._pending.events.append(
-                ClientEvent(
-                    job_id=self.job_id,
-                    client_id=client_id,
-                    round=round_,
-                    old_status=old,
-                    new_status=status,
-                    message=reason,
-                    created_at=self._now(),
-                )
-            )
+            self._event(client_id, round_, old, status, reason)
         self.statuses[client_id] = status
+
+    def _event(self, client_id: str, round_: int, old: str, new: str, message: str) -> None:
+        self._pending.events.append(
+            ClientEvent(
+                job_id=self.job_id,
+                client_id=client_id,
+                round=round_,
+                old_status=old,
+                new_status=new,
+                message=message,
+                created_at=self._now(),
+            )
+        )
+
+    @_locked
+    def note(self, client_id: str, server_round: int, message: str) -> None:
+        """An event on the client's timeline that leaves its status as it is."""
+        status = self.statuses.get(client_id)
+        if status is not None:
+            self._event(client_id, server_round, status, status, message[:MAX_REASON_LENGTH])
 
     @_locked
     def seen(self, client_id: str, at: datetime | None = None) -> None:
@@ -196,7 +206,8 @@ class ClientTracker:
     def site_problem(self, client_id: str, problem: str | None, down: bool = False) -> None:
         """What the client's site says is wrong (None: healthy), and whether that means the
         site is known down (its API refuses, its SuperNode stopped) rather than slow to
-        answer. Shown with `offline`, and on the row of a site known down."""
+        answer. Shown with `offline`, and beside the reason of a client in the job (a site
+        known down is also flagged, never called slow)."""
         problem = problem[:MAX_REASON_LENGTH] if problem else None
         down = down and problem is not None
         if self._site_problems.get(client_id) != (problem, down):
