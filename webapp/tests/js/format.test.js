@@ -84,7 +84,11 @@ test("it tells each event as a sentence, with its round and message", () => {
     [{ new_status: "offline", round: 4 }, "Dropped out in round 4"],
     [{ new_status: "offline" }, "Dropped out"],
     [{ new_status: "slow", round: 2 }, "Straggling in round 2"],
-    [{ old_status: "reported", new_status: "mystery" }, "Reported → Mystery"]
+    [{ old_status: "reported", new_status: "mystery" }, "Reported → Mystery"],
+    [{ old_status: "training", new_status: "training", round: 2, message: "two SuperNodes" },
+      "Warning in round 2: two SuperNodes"],
+    [{ old_status: "connected", new_status: "connected", message: "two SuperNodes" },
+      "Warning: two SuperNodes"]
   ];
   for (const [event, sentence] of cases) assert.equal(describeEvent(event, comesBack), sentence);
 });
@@ -97,6 +101,14 @@ test("it flags the row of a site known down while its client still shows trainin
   assert.equal(formatStatusLabel({ status: "training", site_down: false }), "Training");
   assert.equal(isFlagged({ status: "training" }, statuses), false);
   assert.equal(isFlagged({ status: "dropped" }, statuses), true);
+});
+
+test("it names a problem at a site not down and flags its row, without calling it down", () => {
+  const statuses = clientStatuses(STATUS_GROUPS);
+  const twoNodes = { status: "training", site_down: false, site_problem: "two SuperNodes answer" };
+  assert.equal(formatStatusLabel(twoNodes), "Training · site problem");
+  assert.equal(isFlagged(twoNodes, statuses), true);
+  assert.equal(formatStatusLabel({ status: "training", site_problem: null }), "Training");
 });
 
 test("it says which round the average accuracy is from", () => {

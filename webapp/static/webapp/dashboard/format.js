@@ -54,16 +54,19 @@ export function formatReason(client, nowMs) {
 
 /**
  * A client's status as its row shows it: a site known down (its API refuses, its SuperNode
- * stopped) says so beside the status, before the server calls it offline.
+ * stopped) says so beside the status, before the server calls it offline; any other site
+ * problem (a second SuperNode answering as the site, an API slow to answer) is named too,
+ * its text in the row's reason.
  */
 export function formatStatusLabel(client) {
   const label = statusInfo(client.status).label;
-  return client.site_down === true ? label + " · site down" : label;
+  if (client.site_down === true) return label + " · site down";
+  return client.site_problem ? label + " · site problem" : label;
 }
 
-/** Whether a client's row is flagged: a problem status, or its site known down. */
+/** Whether a client's row is flagged: a problem status, or a problem at its site. */
 export function isFlagged(client, statuses) {
-  return statuses.isWarning(client.status) || client.site_down === true;
+  return statuses.isWarning(client.status) || client.site_down === true || !!client.site_problem;
 }
 
 /** The accuracy card's hint: which round its average is from, over how many clients. */
@@ -112,7 +115,10 @@ export function describeEvent(event, comesBackFrom) {
   const round = isNumber(event.round) && event.round > 0 ? " round " + event.round : "";
   const inRound = round ? " in" + round : "";
   let text;
-  switch (event.new_status) {
+  // An event that leaves the status as it was is a warning on the timeline (two SuperNodes
+  // answering as one site).
+  if (event.old_status && event.old_status === event.new_status) text = "Warning" + inRound;
+  else switch (event.new_status) {
     case "connected": text = comesBackFrom(event.old_status) ? "Rejoined" : "Joined"; break;
     case "training": text = "Started" + (round || " training"); break;
     case "reported": text = "Reported" + round; break;
