@@ -60,7 +60,7 @@ def test_a_stored_reason_is_cut_to_the_limit(owner):
 
 
 def test_a_flapping_client_keeps_only_its_latest_events(owner, monkeypatch):
-    monkeypatch.setattr(tracking.writer, "MAX_EVENTS_PER_CLIENT", 5)
+    monkeypatch.setattr(tracking.store, "MAX_EVENTS_PER_CLIENT", 5)
     job = make_job(owner, status="running")
     flapping, steady = list(job.clients_status)
     tracker = tracking.ClientTracker(job.pk)
@@ -79,7 +79,7 @@ def test_a_flapping_client_keeps_only_its_latest_events(owner, monkeypatch):
 
 
 def test_a_new_tracker_counts_the_events_already_stored(owner, monkeypatch):
-    monkeypatch.setattr(tracking.writer, "MAX_EVENTS_PER_CLIENT", 3)
+    monkeypatch.setattr(tracking.store, "MAX_EVENTS_PER_CLIENT", 3)
     job = make_job(owner, status="running")
     client_id = next(iter(job.clients_status))
     for server_round in range(1, 4):

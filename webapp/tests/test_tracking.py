@@ -101,11 +101,11 @@ def test_it_keeps_updates_when_the_database_fails_and_writes_them_later(owner, m
     tracker.training(client_id, 1)
     tracker.reported(client_id, 1, tracking.validate_report(GOOD), response_time=1.0)
 
-    def broken(pending):
+    def broken(pending, write_seconds):
         raise DatabaseError("disk I/O error")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tracker, "_write", broken)
+        patch.setattr(tracker._store, "write", broken)
         assert tracker.flush() is False  # logged, not raised
 
     assert tracker.flush() is True

@@ -5,7 +5,8 @@ the one place that derives a client's status.
   shown at a moment (`derive_status`, `next_change_at`).
 - `entries`: a client's stored entry, and the ids and snapshot of a new job.
 - `reports`: the checks on what a client reports after a round.
-- `writer`: `ClientTracker`, which buffers and writes every update.
+- `writer`: `ClientTracker`, which buffers every update; `store` writes a flush to the
+  database.
 - `rows`: what the JSON API reads (rows, overview cards, history).
 
 The names below are the ones callers already use. New code should name statuses as

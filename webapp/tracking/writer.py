@@ -15,17 +15,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db import connection as db_connection
-from django.db.models import Count
 from django.utils import timezone
 
-from webapp.models import ClientEvent, ClientRoundMetric, TrainingJob
+from webapp.models import ClientEvent, TrainingJob
 from webapp.tracking.reports import MAX_SECONDS, RoundReport
 from webapp.tracking.status import (
     CONNECTS_FROM,
@@ -35,24 +33,11 @@ from webapp.tracking.status import (
     may_move,
     parse_time,
 )
+from webapp.tracking.store import PendingWrites, TrackingStore
 
 logger = logging.getLogger(__name__)
 
 MAX_REASON_LENGTH = 500
-# A client's timeline keeps its latest events only: a flapping client must not grow the
-# job's rows without end (a normal job writes about 2 per round; rounds ≤ 1000).
-MAX_EVENTS_PER_CLIENT = 2_500
-
-
-@dataclass
-class _Pending:
-    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
-    metrics: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
-    events: list[ClientEvent] = field(default_factory=list)
-    job_fields: dict[str, Any] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.fields or self.metrics or self.events or self.job_fields)
 
 
 def round_ranges(rounds: list[int]) -> str:
@@ -101,7 +86,7 @@ class ClientTracker:
         self._now = now
         self._last_flush = float("-inf")
         self.write_seconds = 0.0  # every flush so far; stored with the next one
-        self._pending = _Pending()
+        self._pending = PendingWrites()
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
         job = TrainingJob.objects.only("clients_status").get(pk=job_id)
@@ -130,12 +115,7 @@ class ClientTracker:
         self._reported_round: dict[str, int] = {
             cid: entry.get("reported_round", 0) for cid, entry in job.clients_status.items()
         }
-        self._event_counts: dict[str, int] = dict(
-            ClientEvent.objects.filter(job_id=job_id)
-            .values("client_id")
-            .annotate(n=Count("id"))
-            .values_list("client_id", "n")
-        )
+        self._store = TrackingStore(job_id)
 
     @property
     def client_ids(self) -> list[str]:
@@ -378,12 +358,12 @@ class ClientTracker:
             with self._lock:
                 if not self._pending:
                     return False
-                pending, self._pending = self._pending, _Pending()
+                pending, self._pending = self._pending, PendingWrites()
             if not settings.CLIENT_TRACKING_ENABLED:
                 return False
             started = time.perf_counter()
             try:
-                self._write(pending)
+                self._store.write(pending, self.write_seconds)
             except DatabaseError:
                 logger.exception("tracking flush for job %s failed; will retry", self.job_id)
                 self._requeue(pending)
@@ -394,63 +374,10 @@ class ClientTracker:
             return True
 
     @_locked
-    def _requeue(self, pending: _Pending) -> None:
+    def _requeue(self, pending: PendingWrites) -> None:
         for client_id, values in pending.fields.items():
             merged = {**values, **self._pending.fields.get(client_id, {})}
             self._pending.fields[client_id] = merged
         self._pending.metrics = {**pending.metrics, **self._pending.metrics}
         self._pending.events = pending.events + self._pending.events
         self._pending.job_fields = {**pending.job_fields, **self._pending.job_fields}
-
-    def _write(self, pending: _Pending) -> None:
-        with transaction.atomic():
-            job = (
-                TrainingJob.objects.select_for_update()
-                .only("clients_status", "tracking_version")
-                .get(pk=self.job_id)
-            )
-            snapshot = job.clients_status
-            for client_id, values in pending.fields.items():
-                if client_id in snapshot:
-                    snapshot[client_id].update(values)
-            updates = {
-                "clients_status": snapshot,
-                "tracking_version": job.tracking_version + 1,
-                "tracking_write_seconds": self.write_seconds,
-                **pending.job_fields,
-            }
-            TrainingJob.objects.filter(pk=self.job_id).update(**updates)
-            if pending.metrics:
-                ClientRoundMetric.objects.bulk_create(
-                    [
-                        ClientRoundMetric(job_id=self.job_id, client_id=cid, round=rnd, **values)
-                        for (cid, rnd), values in pending.metrics.items()
-                    ],
-                    update_conflicts=True,
-                    unique_fields=["job", "client_id", "round"],
-                    update_fields=[
-                        "accuracy",
-                        "loss",
-                        "train_loss",
-                        "train_samples",
-                        "test_samples",
-                        "response_time",
-                        "recorded_at",
-                    ],
-                )
-            if pending.events:
-                ClientEvent.objects.bulk_create(pending.events)
-                self._prune_events(pending.events)
-
-    def _prune_events(self, written: list[ClientEvent]) -> None:
-        for event in written:
-            self._event_counts[event.client_id] = self._event_counts.get(event.client_id, 0) + 1
-        for client_id in {event.client_id for event in written}:
-            if self._event_counts[client_id] <= MAX_EVENTS_PER_CLIENT:
-                continue
-            events = ClientEvent.objects.filter(job_id=self.job_id, client_id=client_id)
-            oldest = events.order_by("-created_at", "-id").values_list("id", flat=True)[
-                MAX_EVENTS_PER_CLIENT:
-            ]
-            events.filter(id__in=list(oldest)).delete()
-            self._event_counts[client_id] = MAX_EVENTS_PER_CLIENT
