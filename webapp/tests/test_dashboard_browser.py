@@ -3,8 +3,6 @@ against a live server, with tracking advanced by the test through the real write
 
 import csv
 import io
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -12,18 +10,11 @@ import pytest
 
 from webapp import jobs, tracking
 from webapp.models import TrainingJob
+from webapp.tests.browser import BROWSER_TEST, logged_in_page
 from webapp.tests.factories import make_job, report
 from webapp.tracking.status import dashboard_groups
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not shutil.which(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian's chromium package is not installed (CI installs it)",
-    ),
-]
+pytestmark = BROWSER_TEST
 # Short intervals keep the file fast; their ratios are the real ones' (3 s / 8 s / 30 s).
 FAST_POLL = {
     "training": 0.3,
@@ -37,32 +28,9 @@ CHART = "Chart.getChart(document.querySelector('#performance-chart'))"
 
 @pytest.fixture
 def page(owner, live_server, monkeypatch, settings):  # db first: the live server stops before it
-    from playwright.sync_api import sync_playwright
-
     settings.DASHBOARD_POLL = FAST_POLL
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are
-    # still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        # An exception in one of the dashboard's modules must fail the test, not go unseen.
-        script_errors: list[str] = []
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alice-password-1")
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server.url}/jobs/")
+    with logged_in_page(live_server, monkeypatch, accept_downloads=True) as page:
         yield page
-        page.goto("about:blank")  # stop polling before the live server and database go away
-        browser.close()
-    assert script_errors == []
 
 
 def open_dashboard(page, live_server, job: TrainingJob, hash_: str = "") -> None:

@@ -1,8 +1,6 @@
 """Names and free text from sites and users are shown as text on every page: a site named
 `<script>alert(1)</script>` offering a dataset of that name runs no script anywhere."""
 
-import os
-import shutil
 import threading
 
 import pytest
@@ -12,12 +10,12 @@ from clients.site import make_api_server
 from clients.tests.helpers import write_breast_cancer_csv, write_site_toml
 from webapp import tracking
 from webapp.models import Connection, TrainingJob
+from webapp.tests.browser import browser_test, logged_in_page
 from webapp.tests.factories import make_job
 
 XSS = "<script>alert(1)</script>"
 XSS_ATTR = "'><img src=x onerror=alert(2)>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture
@@ -56,42 +54,20 @@ def test_every_page_escapes_site_and_job_names(hostile_site, owner_client):
         assert ESCAPED in html, path  # shown, as text
 
 
-@pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    not shutil.which(CHROMIUM) and not os.environ.get("CI"),
-    reason="Debian's chromium package is not installed (CI installs it)",
-)
+@browser_test
 def test_no_page_runs_a_script_from_a_name(hostile_site, live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
     _, job = hostile_site
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     dialogs: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context().new_page()
+    with logged_in_page(live_server, monkeypatch) as page:
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alice-password-1")
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server.url}/jobs/")
-        try:
-            for path in pages(job):
-                page.goto(f"{live_server.url}{path}")
-                page.get_by_text(XSS).first.wait_for(state="visible", timeout=15_000)
-                page.wait_for_load_state("networkidle")
-            # The dashboard draws clients from the JSON API; a client's details show its reason.
-            page.locator("[data-client-id]").first.click()
-            page.get_by_text(f"site said {XSS}").first.wait_for(state="visible", timeout=15_000)
-            shown = page.locator("body").inner_text()
-        finally:
-            page.goto("about:blank")
-            browser.close()
+        for path in pages(job):
+            page.goto(f"{live_server.url}{path}")
+            page.get_by_text(XSS).first.wait_for(state="visible", timeout=15_000)
+            page.wait_for_load_state("networkidle")
+        # The dashboard draws clients from the JSON API; a client's details show its reason.
+        page.locator("[data-client-id]").first.click()
+        page.get_by_text(f"site said {XSS}").first.wait_for(state="visible", timeout=15_000)
+        shown = page.locator("body").inner_text()
 
     assert dialogs == []
     assert XSS in shown

@@ -1,55 +1,27 @@
 """datasets.html's start form in headless Chromium (Debian's package, driven by Playwright)
 against a live server and real site APIs: Back after starting a job, and a refused form."""
 
-import os
 import re
-import shutil
 
 import pytest
 
 from webapp.models import TrainingJob
+from webapp.tests.browser import BROWSER_TEST, logged_in_page
 from webapp.tests.conftest import free_port, register
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not shutil.which(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian's chromium package is not installed (CI installs it)",
-    ),
-]
+pytestmark = BROWSER_TEST
 COUNTER = "[data-selection-count]"
 BOXES = "input[name=datasets]"
 
 
 @pytest.fixture
 def page(owner, live_server, monkeypatch, settings):  # db first: the live server stops before it
-    from playwright.sync_api import sync_playwright
-
     # Nothing listens there: each job started ends `error` at once, which is enough here.
     settings.FLOWER_SUPERLINK = f"127.0.0.1:{free_port()}"
     settings.FLOWER_CONTROL_TIMEOUT = 1
     settings.DASHBOARD_POLL = {"training": 0.3, "between_rounds": 0.8, "ended": 1.5}
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop in this thread
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context().new_page()
-        page.set_default_timeout(10_000)
-        script_errors: list[str] = []
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alice-password-1")
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server.url}/jobs/")
+    with logged_in_page(live_server, monkeypatch) as page:
         yield page
-        page.goto("about:blank")
-        browser.close()
-    assert script_errors == []
 
 
 def counter_matches_the_boxes(page) -> None:
