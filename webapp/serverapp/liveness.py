@@ -150,7 +150,10 @@ class LivenessMonitor:
         self._lost_at.pop(client_id, None)
         self._found_at[client_id] = self.clock.now()
 
-    def _health(self, client: ClientSlot, default_at: datetime) -> tuple[datetime, sites.Health]:
+    def _health(
+        self, client: ClientSlot, default_at: datetime | None
+    ) -> tuple[datetime | None, sites.Health]:
+        """When the site was last asked and what it said (`default_at` and healthy if not yet)."""
         if self.prober is None:
             return default_at, HEALTHY
         return self.prober.health.get(client.connection_id, (default_at, HEALTHY))
@@ -164,11 +167,7 @@ class LivenessMonitor:
             status = self.tracker.statuses.get(client.client_id)
             if client.node_id is None or status in NOT_WATCHED:
                 continue
-            asked_at, health = (
-                self.prober.health.get(client.connection_id, (None, HEALTHY))
-                if self.prober is not None
-                else (None, HEALTHY)
-            )
+            asked_at, health = self._health(client, None)
             self._site_problem(client, health)
             if status == ClientStatus.OFFLINE or client.node_id not in online:
                 continue  # only the round loop decides about lost or rejoining clients
