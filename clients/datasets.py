@@ -22,6 +22,7 @@ import numpy as np
 
 from clients.config import DatasetSpec
 from clients.protocol import sort_labels
+from clients.tables import split_rows
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MIN_ROWS = 10
@@ -133,19 +134,8 @@ def split_train_test(
 
     Every class with at least 2 rows puts at least one in each split.
     """
-    rng = np.random.default_rng(seed)
-    test_parts: list[np.ndarray] = []
-    for label in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == label))
-        if len(rows) >= 2:
-            n_test = min(max(round(len(rows) * test_fraction), 1), len(rows) - 1)
-        else:
-            n_test = 0  # a lone row can only teach
-        test_parts.append(rows[:n_test])
-    is_test = np.zeros(len(y), dtype=bool)
-    if test_parts:
-        is_test[np.concatenate(test_parts)] = True
-    return X[~is_test], X[is_test], y[~is_test], y[is_test]
+    train_rows, test_rows = split_rows(y.astype(str), test_fraction, seed)
+    return X[train_rows], X[test_rows], y[train_rows], y[test_rows]
 
 
 def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -12,12 +15,8 @@ torch.set_num_threads(1)
 
 def build_model(n_features: int, n_classes: int, hidden: int = 32) -> nn.Module:
     """An MLP for tabular data; its initial weights follow `torch.manual_seed`."""
-    return nn.Sequential(
-        nn.Linear(n_features, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, n_classes),
+    return build_model_from(
+        {"name": "mlp", "hidden_layers": [hidden, hidden]}, n_features, n_classes
     )
 
 
@@ -72,3 +71,24 @@ def _tensors(X: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         torch.as_tensor(np.asarray(X, dtype=np.float32)),
         torch.as_tensor(np.asarray(y, dtype=np.int64)),
     )
+
+
+# The architectures a job can choose, by the name its `model` setting gives.
+MODEL_NAMES = ("mlp", "logistic_regression")
+DEFAULT_MODEL: dict = {"name": "mlp", "hidden_layers": [32, 32]}
+
+
+def build_model_from(settings: Mapping[str, Any], n_features: int, n_classes: int) -> nn.Module:
+    """The model a job's `model` setting describes: `{"name": "mlp", "hidden_layers": [32, 32]}`
+    or `{"name": "logistic_regression"}`. The model file records the same settings."""
+    name = settings.get("name", "mlp")
+    if name == "logistic_regression":
+        return nn.Sequential(nn.Linear(n_features, n_classes))
+    if name != "mlp":
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    layers: list[nn.Module] = []
+    width = n_features
+    for hidden in settings.get("hidden_layers", DEFAULT_MODEL["hidden_layers"]):
+        layers += [nn.Linear(width, int(hidden)), nn.ReLU()]
+        width = int(hidden)
+    return nn.Sequential(*layers, nn.Linear(width, n_classes))
