@@ -7,6 +7,7 @@ Example::
     token_file = "token.txt"        # or: token = "…"
     superlink = "127.0.0.1:8000"
     supernode_port = 9095
+    min_cell_count = 5              # counts below this are never shown or sent
 
     [[datasets]]
     name = "breast-cancer"
@@ -40,10 +41,14 @@ _TOP_KEYS = {
     "supernode_port",
     "flwr_home",
     "restart_supernode",
+    "min_cell_count",
     "datasets",
 }
 _DATASET_KEYS = {"name", "path", "target"}
 _SUPERLINK_KEYS = {"address", "root_certificates", "auth_key"}
+
+
+DEFAULT_MIN_CELL_COUNT = 5
 
 
 class SiteConfigError(ValueError):
@@ -68,6 +73,9 @@ class SiteConfig:
     port: int = 5000
     supernode_port: int = 9094
     restart_supernode: bool = True
+    # Privacy: a count below this (a category, a class, a confusion cell) is never shown or
+    # sent by this site; it is folded into "other" or sent as null.
+    min_cell_count: int = DEFAULT_MIN_CELL_COUNT
     datasets: tuple[DatasetSpec, ...] = ()
     # TLS to the SuperLink when set (absolute path of the CA bundle); plain HTTP otherwise.
     root_certificates: Path | None = None
@@ -136,6 +144,12 @@ def _parse(raw: dict[str, Any], path: Path) -> SiteConfig:
     if supernode_port == api_port:
         raise fail("supernode_port", f"{supernode_port} is already the client API's port")
 
+    min_cell_count = raw.get("min_cell_count", DEFAULT_MIN_CELL_COUNT)
+    if not isinstance(min_cell_count, int) or isinstance(min_cell_count, bool):
+        raise fail("min_cell_count", f"expected an integer, got {type(min_cell_count).__name__}")
+    if min_cell_count < 1:
+        raise fail("min_cell_count", f"{min_cell_count} is below 1")
+
     superlink, root_certificates, auth_key = _superlink_table(raw.get("superlink"), path)
     return SiteConfig(
         path=path,
@@ -149,6 +163,7 @@ def _parse(raw: dict[str, Any], path: Path) -> SiteConfig:
         supernode_port=supernode_port,
         flwr_home=flwr_home.resolve(),
         restart_supernode=restart,
+        min_cell_count=min_cell_count,
         datasets=_datasets(raw.get("datasets", []), base, path),
     )
 

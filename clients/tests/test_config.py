@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.config import SiteConfigError, load_site_config
+from clients.config import DEFAULT_MIN_CELL_COUNT, SiteConfigError, load_site_config
 
 VALID = """
 name = "Hospital Barcelona"
@@ -170,3 +170,20 @@ def test_it_reports_an_empty_token_file(tmp_path: Path) -> None:
 
     with pytest.raises(SiteConfigError, match=r"key 'token_file': .*token.txt is empty"):
         load_site_config(path)
+
+
+def test_min_cell_count_defaults_to_five_and_refuses_below_one(tmp_path):
+    assert DEFAULT_MIN_CELL_COUNT == 5
+    for value, problem in (
+        ("0", "below 1"),
+        ("true", "expected an integer"),
+        ('"5"', "expected an integer"),
+    ):
+        path = tmp_path / "site.toml"
+        path.write_text(
+            f'name = "A"\ntoken = "t"\nsuperlink = "127.0.0.1:9092"\nmin_cell_count = {value}\n'
+        )
+        with pytest.raises(SiteConfigError, match=problem):
+            load_site_config(path)
+    path.write_text('name = "A"\ntoken = "t"\nsuperlink = "127.0.0.1:9092"\nmin_cell_count = 10\n')
+    assert load_site_config(path).min_cell_count == 10
